@@ -1,0 +1,94 @@
+"""Event contracts: the envelope every message carries and the registry of versioned data schemas.
+
+Producers build envelopes with `envelope(...)`; consumers validate with `parse(...)`. A data schema is
+registered per (type, version) in the producer's module (`loket.contracts.registration`, ...).
+"""
+import uuid
+from datetime import datetime, timezone
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+
+EXCHANGE = "loket.events"
+
+
+class EnvelopeSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    type = fields.String(required=True, validate=validate.Length(min=3, max=120))
+    version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    occurred_at = fields.AwareDateTime(required=True, format="iso")
+    correlation_id = fields.String(required=True, validate=validate.Length(max=120))
+    producer = fields.String(required=True, validate=validate.Length(max=60))
+    aggregate_id = fields.String(required=True, validate=validate.Length(max=120))
+    sequence = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    data = fields.Dict(required=True)
+
+
+class ContractError(Exception):
+    """An event that does not match its contract: never retried, always parked with the reason."""
+
+    def __init__(self, errors):
+        super().__init__(f"event does not match its contract: {errors}")
+        self.errors = errors
+
+
+def _registry():
+    # Imported lazily so this module has no import cycle with the producers' schema modules.
+    from loket.contracts import registration
+    registry = dict(registration.SCHEMAS)
+    try:
+        from loket.contracts import matching
+        registry.update(matching.SCHEMAS)
+    except ImportError:
+        pass
+    return registry
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def envelope(event_type, data, *, aggregate_id, sequence, producer, correlation_id=None,
+             occurred_at=None, version=1, event_id=None) -> dict:
+    """Build a validated envelope (data is dumped through its contract schema)."""
+    schema = schema_for(event_type, version)
+    errors = schema.validate(data)
+    if errors:
+        raise ContractError({"data": errors})
+    event_id = event_id or new_event_id()
+    occurred_at = occurred_at or datetime.now(timezone.utc)
+    return {
+        "id": event_id,
+        "type": event_type,
+        "version": version,
+        "occurred_at": occurred_at.isoformat(),
+        "correlation_id": correlation_id or event_id,
+        "producer": producer,
+        "aggregate_id": str(aggregate_id),
+        "sequence": int(sequence),
+        "data": data,
+    }
+
+
+def schema_for(event_type, version):
+    try:
+        return _registry()[(event_type, version)]()
+    except KeyError:
+        raise ContractError({"type": [f"unknown event {event_type} v{version}"]}) from None
+
+
+def parse(body) -> dict:
+    """Validate an incoming envelope and its data; return the envelope with data as loaded."""
+    if not isinstance(body, dict):
+        raise ContractError({"_schema": ["message body is not a JSON object"]})
+    errors = EnvelopeSchema().validate(body)
+    if errors:
+        raise ContractError(errors)
+    schema = schema_for(body["type"], body["version"])
+    try:
+        schema.load(body["data"], unknown=EXCLUDE)
+    except ValidationError as exc:
+        raise ContractError({"data": exc.messages}) from None
+    return body
