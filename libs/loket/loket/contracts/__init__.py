@@ -34,10 +34,19 @@ class ContractError(Exception):
         self.errors = errors
 
 
+_registered = {}
+
+
+def register(schemas: dict):
+    """Add {(type, version): Schema} entries (the producers' modules are registered automatically)."""
+    _registered.update(schemas)
+
+
 def _registry():
     # Imported lazily so this module has no import cycle with the producers' schema modules.
     from loket.contracts import registration
     registry = dict(registration.SCHEMAS)
+    registry.update(_registered)
     try:
         from loket.contracts import matching
         registry.update(matching.SCHEMAS)
@@ -74,6 +83,8 @@ def envelope(event_type, data, *, aggregate_id, sequence, producer, correlation_
 
 def schema_for(event_type, version):
     try:
+        if (event_type, version) in _registered:
+            return _registered[(event_type, version)]()
         return _registry()[(event_type, version)]()
     except KeyError:
         raise ContractError({"type": [f"unknown event {event_type} v{version}"]}) from None

@@ -1,0 +1,104 @@
+"""Event handler entrypoint with bounded retries and parking: nothing is dropped silently.
+
+nameko acks a message whose handler raised, which loses it. Here a failed message is republished
+(with publisher confirms) to a delay queue that dead-letters it back after 1 s, 5 s, 30 s, ...; after
+the last delay, or at once for a PermanentError or a message that breaks its contract, it is
+parked in `<queue>.parked` with the reason, where `python -m loket.parking` lists and replays it.
+Only once that republish is confirmed is the original acked; if the broker is gone the original is
+not acked and comes back by itself.
+
+    @event_handler("matching.registration_events")
+    def on_registration_event(self, event): ...
+"""
+import logging
+from functools import partial
+
+from kombu import Connection
+from nameko.amqp.publish import get_producer
+from nameko.exceptions import ContainerBeingKilled
+from nameko.messaging import Consumer
+
+from loket import contracts, topology
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETRY_DELAYS_MS = (1000, 5000, 30000, 120000)
+ATTEMPT_HEADER = "x-loket-attempt"
+ERROR_HEADER = "x-loket-error"
+
+
+class PermanentError(Exception):
+    """A failure that retrying cannot fix (bad address, partner refused with 4xx): park at once."""
+
+
+class EventHandler(Consumer):
+    def __init__(self, subscription, **kwargs):
+        self.subscription = subscription
+        super().__init__(queue=None, requeue_on_error=False, **kwargs)
+
+    def setup(self):
+        config = self.container.config
+        self.amqp_uri = config["AMQP_URI"]
+        self.retry_delays = tuple(config.get("RETRY_DELAYS_MS", DEFAULT_RETRY_DELAYS_MS))
+        self.queue = topology.subscription_queue(self.subscription, config)
+        with Connection(self.amqp_uri, connect_timeout=5) as connection:
+            connection.ensure_connection(max_retries=30, interval_start=1, interval_max=5)
+            channel = connection.channel()
+            topology.declare(channel, config)
+            topology.declare_retry_queues(channel, self.subscription, self.retry_delays, config)
+            channel.close()
+        super().setup()
+
+    def handle_message(self, body, message):
+        try:
+            event = contracts.parse(body)
+        except contracts.ContractError as exc:
+            self._settle_failed(message, exc, permanent=True)
+            return
+        context_data = {"correlation_id": event["correlation_id"]}
+        handle_result = partial(self.handle_result, message)
+        try:
+            self.container.spawn_worker(
+                self, (event,), {}, context_data=context_data, handle_result=handle_result)
+        except ContainerBeingKilled:
+            self.queue_consumer.requeue_message(message)
+
+    def handle_message_processed(self, message, result=None, exc_info=None):
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+            return
+        error = exc_info[1]
+        self._settle_failed(message, error, permanent=isinstance(error, PermanentError))
+
+    def _settle_failed(self, message, error, permanent):
+        headers = dict(message.headers or {})
+        attempt = int(headers.get(ATTEMPT_HEADER, 0))
+        if permanent or attempt >= len(self.retry_delays):
+            target = topology.parked_queue_name(self.subscription)
+            log.error("parking message %s from %s after %d attempt(s): %s",
+                      message.properties.get("message_id"), self.subscription, attempt + 1,
+                      type(error).__name__)
+        else:
+            target = topology.retry_queue_name(self.subscription, self.retry_delays[attempt])
+            log.warning("retrying message %s from %s (attempt %d): %s",
+                        message.properties.get("message_id"), self.subscription, attempt + 1,
+                        type(error).__name__)
+        headers[ATTEMPT_HEADER] = attempt + 1
+        headers[ERROR_HEADER] = f"{type(error).__name__}: {error}"[:1000]
+        try:
+            with get_producer(self.amqp_uri) as producer:
+                producer.publish(
+                    message.body, exchange="", routing_key=target, headers=headers,
+                    content_type=message.content_type, content_encoding=message.content_encoding,
+                    delivery_mode=2, message_id=message.properties.get("message_id"),
+                    retry=True, retry_policy={"max_retries": 3},
+                )
+        except Exception:
+            # Not acked: the broker gives the message back to us (or another instance) later.
+            log.exception("could not move message to %s; leaving it unacked", target)
+            self.queue_consumer.requeue_message(message)
+            return
+        self.queue_consumer.ack_message(message)
+
+
+event_handler = EventHandler.decorator

@@ -1,0 +1,79 @@
+"""Database access for nameko services, on SQLite (embedded default) and PostgreSQL (production).
+
+PostgreSQL goes through pg8000, a pure-Python driver whose sockets eventlet greens: a slow query
+yields to other workers instead of stalling the hub (see tests/test_db_eventlet.py). SQLite runs in
+WAL mode and every transaction begins IMMEDIATE, so concurrent writers queue on the lock instead of
+failing on a read-to-write upgrade.
+"""
+from contextlib import contextmanager
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy import create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def normalise_url(url: str) -> str:
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+pg8000://" + url[len(prefix):]
+    return url
+
+
+def create_db_engine(url: str, **kwargs):
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _configure(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+class DatabaseAccess:
+    """What a worker gets: `with self.db.transaction() as session:` commits when the block ends
+    (before the entrypoint returns its result) and rolls back if it raises."""
+
+    def __init__(self, engine, session_factory):
+        self.engine = engine
+        self._session_factory = session_factory
+
+    @contextmanager
+    def transaction(self):
+        with self._session_factory.begin() as session:
+            yield session
+
+
+class Database(DependencyProvider):
+    """nameko dependency reading DATABASE_URL from the service config."""
+
+    def setup(self):
+        url = self.container.config.get("DATABASE_URL")
+        if not url:
+            raise RuntimeError(f"{self.container.service_name}: DATABASE_URL is not configured")
+        self.engine = create_db_engine(url)
+        self.session_factory = sessionmaker(self.engine, class_=Session, expire_on_commit=False)
+        self.access = DatabaseAccess(self.engine, self.session_factory)
+
+    def stop(self):
+        self.engine.dispose()
+
+    def kill(self):
+        self.engine.dispose()
+
+    def get_dependency(self, worker_ctx):
+        return self.access

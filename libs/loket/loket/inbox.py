@@ -1,0 +1,31 @@
+"""Idempotent consumers: an event's id is recorded in the same transaction as its effect.
+
+    with self.db.transaction() as session:
+        if not claim(session, "matching.registration_events", event):
+            return  # a redelivery: the effect is already committed
+        ...apply the effect...
+
+Two instances racing on one event both insert; the loser's commit fails on the primary key, its
+handler raises, the retry sees the row and does nothing.
+"""
+from sqlalchemy import delete, insert, select
+
+from loket.clock import utcnow
+from loket.tables import inbox
+
+
+def claim(session, consumer, event) -> bool:
+    """True the first time this consumer sees this event (and records it), False on a redelivery."""
+    seen = session.execute(
+        select(inbox.c.event_id).where(inbox.c.consumer == consumer, inbox.c.event_id == event["id"])
+    ).first()
+    if seen:
+        return False
+    session.execute(insert(inbox).values(
+        consumer=consumer, event_id=event["id"], aggregate_id=event["aggregate_id"], processed_at=utcnow()))
+    return True
+
+
+def forget_aggregate(session, aggregate_id) -> int:
+    """Erasure: drop what the inbox knows about one dossier."""
+    return session.execute(delete(inbox).where(inbox.c.aggregate_id == str(aggregate_id))).rowcount

@@ -1,0 +1,187 @@
+"""Transactional outbox: events are rows written in the same transaction as the change; a relay
+publishes them with publisher confirms and deletes them only after the broker confirmed.
+
+While the broker is down, writes keep succeeding and rows wait. A crash between the confirm and
+the delete republishes a batch: consumers are idempotent (loket.inbox), so that costs nothing.
+"""
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy import delete, event as sa_event, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from loket import contracts, topology
+from loket.amqp import CONNECTION_ERRORS, BatchPublisher, PublishFailed
+from loket.clock import utcnow
+from loket.db import Database
+from loket.tables import outbox, relay_lease
+
+log = logging.getLogger(__name__)
+
+
+class EventRecorder:
+    """What a worker gets from the Outbox dependency."""
+
+    def __init__(self, producer, correlation_id=None, on_commit=None, clock=None):
+        self.producer = producer
+        self.correlation_id = correlation_id
+        self._on_commit = on_commit
+        self._clock = clock
+
+    def record(self, session, event_type, aggregate_id, sequence, data, version=1):
+        """Validate the event against its contract and add it to the outbox in `session`'s transaction."""
+        body = contracts.envelope(
+            event_type, data, aggregate_id=aggregate_id, sequence=sequence, producer=self.producer,
+            correlation_id=self.correlation_id, version=version,
+            occurred_at=self._clock.now() if self._clock else None,
+        )
+        session.execute(insert(outbox).values(
+            event_id=body["id"], event_type=event_type, aggregate_id=str(aggregate_id),
+            body=json.dumps(body, separators=(",", ":")), created_at=utcnow(),
+        ))
+        if self._on_commit is not None:
+            sa_event.listen(session, "after_commit", lambda _session: self._on_commit(), once=True)
+        return body
+
+
+class OutboxRelay:
+    """Moves outbox rows to the broker, in id order, one batch at a time, while it holds the lease."""
+
+    def __init__(self, engine, amqp_uri, name, batch_size=500, lease_seconds=15.0, config=None):
+        self.engine = engine
+        self.name = name
+        self.batch_size = batch_size
+        self.lease_seconds = lease_seconds
+        self.config = config or {}
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.publisher = BatchPublisher(amqp_uri)
+        self.amqp_uri = amqp_uri
+        self._topology_declared = False
+
+    def _hold_lease(self, connection) -> bool:
+        now = time.time()
+        result = connection.execute(
+            update(relay_lease)
+            .where(relay_lease.c.name == self.name)
+            .where((relay_lease.c.owner == self.owner) | (relay_lease.c.expires_at < now))
+            .values(owner=self.owner, expires_at=now + self.lease_seconds)
+        )
+        if result.rowcount:
+            return True
+        try:
+            with connection.begin_nested():
+                connection.execute(insert(relay_lease).values(
+                    name=self.name, owner=self.owner, expires_at=now + self.lease_seconds))
+            return True
+        except IntegrityError:
+            return False
+
+    def release_lease(self):
+        with self.engine.begin() as connection:
+            connection.execute(delete(relay_lease).where(relay_lease.c.name == self.name)
+                               .where(relay_lease.c.owner == self.owner))
+
+    def _declare_topology(self):
+        if not self._topology_declared:
+            topology.declare(self.publisher.channel, self.config)
+            self._topology_declared = True
+
+    def relay_once(self) -> int:
+        """Publish one batch. Returns how many rows were published (0: nothing to do or not the leader)."""
+        with self.engine.begin() as connection:
+            if not self._hold_lease(connection):
+                return 0
+            rows = connection.execute(
+                select(outbox.c.id, outbox.c.event_id, outbox.c.event_type, outbox.c.body)
+                .order_by(outbox.c.id).limit(self.batch_size)
+            ).all()
+        if not rows:
+            return 0
+        try:
+            self._declare_topology()
+        except CONNECTION_ERRORS as exc:
+            self.publisher.close()
+            self._topology_declared = False
+            raise PublishFailed(f"cannot declare topology: {exc}") from exc
+        self.publisher.publish_batch(
+            ((row.event_type, row.body, row.event_id, None) for row in rows), exchange=contracts.EXCHANGE)
+        with self.engine.begin() as connection:
+            connection.execute(delete(outbox).where(outbox.c.id.in_([row.id for row in rows])))
+        return len(rows)
+
+    def backlog(self) -> int:
+        with self.engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(outbox)).scalar_one()
+
+    def close(self):
+        self.publisher.close()
+        self._topology_declared = False
+
+
+class Outbox(DependencyProvider):
+    """nameko dependency: `self.events.record(session, type, aggregate_id, sequence, data)` inside a
+    `self.db.transaction()`; a background relay publishes what was committed."""
+
+    def __init__(self, batch_size=500, idle_interval=0.5):
+        self.batch_size = batch_size
+        self.idle_interval = idle_interval
+
+    def setup(self):
+        self._database = next(
+            (dep for dep in self.container.dependencies if isinstance(dep, Database)), None)
+        if self._database is None:
+            raise RuntimeError("Outbox needs a loket.db.Database dependency on the same service")
+        from loket.clock import Clock
+        self._clock = next(
+            (dep for dep in self.container.dependencies if isinstance(dep, Clock)), None)
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = None
+
+    def start(self):
+        config = self.container.config
+        self.relay = OutboxRelay(
+            self._database.engine, config["AMQP_URI"], name=f"{self.container.service_name}.outbox",
+            batch_size=self.batch_size, config=config)
+        self._thread = self.container.spawn_managed_thread(self._run, identifier="outbox-relay")
+
+    def _run(self):
+        delay = 0.0
+        while not self._stopping.is_set():
+            try:
+                published = self.relay.relay_once()
+                delay = 0.0
+            except (PublishFailed, SQLAlchemyError) as exc:
+                delay = min(max(delay * 2, 0.5), 10.0)
+                log.warning("outbox relay: %s (%s); retrying in %.1fs", type(exc).__name__, exc, delay)
+                self._stopping.wait(delay)
+                continue
+            if published < self.relay.batch_size:
+                self._wake.wait(self.idle_interval)
+                self._wake.clear()
+
+    def stop(self):
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.wait()
+        self.relay.close()
+
+    def kill(self):
+        self._stopping.set()
+        self._wake.set()
+        self.relay.close()
+
+    def get_dependency(self, worker_ctx):
+        return EventRecorder(
+            self.container.service_name,
+            correlation_id=worker_ctx.context_data.get("correlation_id") or worker_ctx.call_id,
+            on_commit=self._wake.set,
+            clock=self._clock.clock if self._clock else None,
+        )

@@ -1,0 +1,97 @@
+"""Operators' view of parked messages: list them, replay them into their subscription queue.
+
+    python -m loket.parking counts
+    python -m loket.parking list notification.registration_events
+    python -m loket.parking replay notification.registration_events [--event-id ID]
+"""
+import argparse
+import json
+import os
+import sys
+
+from kombu import Connection
+
+from loket import topology
+from loket.consumer import ATTEMPT_HEADER, ERROR_HEADER
+
+
+def counts(amqp_uri) -> dict:
+    result = {}
+    with Connection(amqp_uri, connect_timeout=5) as connection:
+        channel = connection.channel()
+        for name in topology.SUBSCRIPTIONS:
+            declared = channel.queue_declare(queue=topology.parked_queue_name(name), passive=True)
+            result[name] = declared.message_count
+    return result
+
+
+def _drain(channel, queue_name):
+    while True:
+        message = channel.basic_get(queue=queue_name, no_ack=False)
+        if message is None:
+            return
+        yield message
+
+
+def _describe(message):
+    body = json.loads(message.body)
+    headers = message.headers or {}
+    return {
+        "event_id": body.get("id") if isinstance(body, dict) else None,
+        "type": body.get("type") if isinstance(body, dict) else None,
+        "aggregate_id": body.get("aggregate_id") if isinstance(body, dict) else None,
+        "attempts": headers.get(ATTEMPT_HEADER),
+        "error": headers.get(ERROR_HEADER),
+    }
+
+
+def list_parked(amqp_uri, subscription) -> list:
+    """Read without consuming: nothing is acked, so the broker keeps every message."""
+    with Connection(amqp_uri, connect_timeout=5) as connection:
+        channel = connection.channel()
+        items = [_describe(message) for message in _drain(channel, topology.parked_queue_name(subscription))]
+        channel.close()  # unacked messages return to the parked queue
+    return items
+
+
+def replay(amqp_uri, subscription, event_id=None) -> int:
+    """Move parked messages (all, or one event) back into the subscription queue with a fresh retry budget."""
+    moved = 0
+    with Connection(amqp_uri, connect_timeout=5, transport_options={"confirm_publish": True}) as connection:
+        channel = connection.channel()
+        producer = connection.Producer(channel=channel)
+        for message in _drain(channel, topology.parked_queue_name(subscription)):
+            if event_id is not None and _describe(message)["event_id"] != event_id:
+                continue
+            headers = {k: v for k, v in (message.headers or {}).items() if k not in (ATTEMPT_HEADER, ERROR_HEADER)}
+            producer.publish(message.body, exchange="", routing_key=subscription, headers=headers,
+                             content_type=message.content_type, content_encoding=message.content_encoding,
+                             delivery_mode=2, message_id=message.properties.get("message_id"))
+            channel.basic_ack(message.delivery_tag)
+            moved += 1
+        channel.close()
+    return moved
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m loket.parking", description=__doc__.splitlines()[0])
+    parser.add_argument("--amqp-uri", default=os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"))
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("counts")
+    listing = sub.add_parser("list")
+    listing.add_argument("subscription", choices=sorted(topology.SUBSCRIPTIONS))
+    replaying = sub.add_parser("replay")
+    replaying.add_argument("subscription", choices=sorted(topology.SUBSCRIPTIONS))
+    replaying.add_argument("--event-id")
+    args = parser.parse_args(argv)
+    if args.command == "counts":
+        print(json.dumps(counts(args.amqp_uri), indent=2))
+    elif args.command == "list":
+        print(json.dumps(list_parked(args.amqp_uri, args.subscription), indent=2))
+    else:
+        print(f"replayed {replay(args.amqp_uri, args.subscription, args.event_id)} message(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

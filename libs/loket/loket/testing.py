@@ -1,0 +1,175 @@
+"""pytest fixtures for every service's tests: real broker (a vhost per test), real databases.
+
+Enabled by the root conftest.py (`pytest_plugins = ["loket.testing"]`). Environment:
+    LOKET_TEST_AMQP_URI     default amqp://guest:guest@127.0.0.1:5672/
+    LOKET_TEST_RABBIT_API   default http://guest:guest@127.0.0.1:15672/api
+    LOKET_TEST_PG_URL       default postgresql://postgres@127.0.0.1:5432/test
+"""
+import os
+import uuid
+from urllib.parse import quote
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+
+from loket.db import normalise_url
+
+AMQP_BASE = os.environ.get("LOKET_TEST_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+RABBIT_API = os.environ.get("LOKET_TEST_RABBIT_API", "http://guest:guest@127.0.0.1:15672/api")
+PG_ADMIN_URL = os.environ.get("LOKET_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _api(method, path, **kwargs):
+    response = requests.request(method, RABBIT_API + path, timeout=10, **kwargs)
+    response.raise_for_status()
+    return response
+
+
+@pytest.fixture
+def amqp_uri():
+    """A fresh RabbitMQ vhost for this test, deleted afterwards."""
+    vhost = f"loket-test-{uuid.uuid4().hex[:12]}"
+    _api("PUT", f"/vhosts/{quote(vhost, safe='')}")
+    _api("PUT", f"/permissions/{quote(vhost, safe='')}/guest",
+         json={"configure": ".*", "write": ".*", "read": ".*"})
+    yield AMQP_BASE.rstrip("/") + "/" + vhost
+    _api("DELETE", f"/vhosts/{quote(vhost, safe='')}")
+
+
+def queue_depth(amqp_uri, queue) -> int:
+    vhost = amqp_uri.rsplit("/", 1)[1]
+    return _api("GET", f"/queues/{quote(vhost, safe='')}/{quote(queue, safe='')}").json().get("messages", 0)
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database for this test, dropped afterwards."""
+    name = f"loket_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'service.sqlite'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request):
+    """Runs the test once on SQLite (embedded default) and once on PostgreSQL (production)."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+
+
+def publish_raw(amqp_uri, routing_key, body, exchange="loket.events", headers=None):
+    """Publish one message as a producer would (confirmed), for consumer tests."""
+    import json as _json
+
+    from kombu import Connection
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
+        producer = connection.Producer()
+        payload = body if isinstance(body, (bytes, str)) else _json.dumps(body)
+        message_id = body.get("id") if isinstance(body, dict) else None
+        producer.publish(payload, exchange=exchange, routing_key=routing_key, content_type="application/json",
+                         content_encoding="utf-8", delivery_mode=2, headers=headers or {}, message_id=message_id)
+
+
+def drain_queue(amqp_uri, queue, expected, timeout=10.0) -> list:
+    """Consume (and ack) up to `expected` messages from a queue; returns their decoded bodies."""
+    import json as _json
+    import time as _time
+
+    from kombu import Connection
+    bodies = []
+    deadline = _time.monotonic() + timeout
+    with Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        while len(bodies) < expected and _time.monotonic() < deadline:
+            message = channel.basic_get(queue=queue, no_ack=True)
+            if message is None:
+                _time.sleep(0.05)
+                continue
+            bodies.append(_json.loads(message.body))
+    return bodies
+
+
+class TcpProxy:
+    """A TCP proxy the test can cut and restore: 'the broker is unreachable' without stopping it."""
+
+    def __init__(self, target_host, target_port):
+        import socket
+        import threading
+        self.target = (target_host, target_port)
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = self._listener.getsockname()[1]
+        self._connections = []
+        self._open = True
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if not self._open:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._connections += [client, upstream]
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def cut(self):
+        """Refuse new connections and reset the open ones."""
+        import socket
+        self._open = False
+        with self._lock:
+            for sock in self._connections:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                    sock.close()
+                except OSError:
+                    pass
+            self._connections = []
+
+    def restore(self):
+        self._open = True
+
+    def close(self):
+        self.cut()
+        self._listener.close()

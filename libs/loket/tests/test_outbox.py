@@ -1,0 +1,90 @@
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from loket import contracts
+from loket.amqp import PublishFailed
+from loket.db import create_db_engine
+from loket.outbox import EventRecorder, OutboxRelay
+from loket.tables import outbox, platform_metadata
+from loket.testing import drain_queue
+
+PING = "registration.test_ping"
+QUEUE = "matching.registration_events"  # bound to registration.#
+
+
+@pytest.fixture
+def engine(database_url):
+    engine = create_db_engine(database_url)
+    platform_metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def record(engine, count, aggregates=3):
+    recorder = EventRecorder("registration")
+    with Session(engine) as session, session.begin():
+        for n in range(count):
+            recorder.record(session, PING, aggregate_id=f"d{n % aggregates}", sequence=n, data={"n": n})
+
+
+def backlog(engine):
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(outbox)).scalar_one()
+
+
+def relay_all(relay):
+    total = 0
+    while (published := relay.relay_once()):
+        total += published
+    return total
+
+
+def test_relay_publishes_in_order_and_empties_the_outbox(engine, amqp_uri):
+    record(engine, 1200)
+    relay = OutboxRelay(engine, amqp_uri, "registration.outbox", batch_size=500)
+    assert relay_all(relay) == 1200
+    assert backlog(engine) == 0
+    bodies = drain_queue(amqp_uri, QUEUE, 1200)
+    assert [b["data"]["n"] for b in bodies] == list(range(1200))
+    assert {b["producer"] for b in bodies} == {"registration"}
+    relay.close()
+
+
+def test_rolled_back_change_publishes_nothing(engine):
+    recorder = EventRecorder("registration")
+    with pytest.raises(RuntimeError):
+        with Session(engine) as session, session.begin():
+            recorder.record(session, PING, aggregate_id="d1", sequence=1, data={"n": 1})
+            raise RuntimeError("the change failed")
+    assert backlog(engine) == 0
+
+
+def test_an_event_that_breaks_its_contract_is_refused_at_write(engine):
+    with Session(engine) as session, session.begin():
+        with pytest.raises(contracts.ContractError):
+            EventRecorder("registration").record(session, PING, "d1", 1, {"n": "not a number"})
+
+
+def test_while_the_broker_is_down_rows_wait_and_go_out_once_it_is_back(engine, amqp_uri):
+    record(engine, 50)
+    down = OutboxRelay(engine, "amqp://guest:guest@127.0.0.1:1//", "registration.outbox")
+    with pytest.raises(PublishFailed):
+        down.relay_once()
+    assert backlog(engine) == 50
+    down.release_lease()
+    up = OutboxRelay(engine, amqp_uri, "registration.outbox")
+    assert relay_all(up) == 50
+    assert len(drain_queue(amqp_uri, QUEUE, 50)) == 50
+    up.close()
+
+
+def test_only_the_lease_holder_relays(engine, amqp_uri):
+    record(engine, 10)
+    first = OutboxRelay(engine, amqp_uri, "registration.outbox", batch_size=5)
+    second = OutboxRelay(engine, amqp_uri, "registration.outbox", batch_size=5)
+    assert first.relay_once() == 5
+    assert second.relay_once() == 0  # first still holds the lease
+    assert first.relay_once() == 5
+    first.close()
+    second.close()
