@@ -6,6 +6,7 @@ confirm guarantee is the same (nothing counts as sent before its ack), the round
 """
 import logging
 import time
+from contextlib import contextmanager
 
 import amqp
 import kombu
@@ -19,6 +20,30 @@ CONNECTION_ERRORS = (OSError, amqp.exceptions.AMQPError, kombu.exceptions.Operat
 
 class PublishFailed(Exception):
     pass
+
+
+@contextmanager
+def corked(transport, flush_at=256 * 1024):
+    """Collect the frames py-amqp writes and send them in large writes instead of one syscall per frame.
+
+    py-amqp hands `transport._write` a view of a buffer it reuses, so the bytes are copied here.
+    """
+    send = transport._write
+    pending = bytearray()
+
+    def collect(data):
+        pending.extend(data)
+        if len(pending) >= flush_at:
+            send(bytes(pending))
+            pending.clear()
+
+    transport._write = collect
+    try:
+        yield
+    finally:
+        transport._write = send
+    if pending:
+        send(bytes(pending))
 
 
 class BatchPublisher:
@@ -76,14 +101,16 @@ class BatchPublisher:
         try:
             channel = self.channel
             self._nacked = False
-            for routing_key, body, message_id, headers in messages:
-                message = amqp.Message(
-                    body, content_type="application/json", content_encoding="utf-8",
-                    delivery_mode=2, message_id=message_id, application_headers=headers or {},
-                )
-                channel.basic_publish(message, exchange=exchange, routing_key=routing_key)
-                self._pending.add(self._next_tag)
-                self._next_tag += 1
+            with corked(self._kombu.connection.transport):
+                for routing_key, body, message_id, headers in messages:
+                    properties = {"application_headers": headers} if headers else {}
+                    message = amqp.Message(
+                        body, content_type="application/json", content_encoding="utf-8",
+                        delivery_mode=2, message_id=message_id, **properties,
+                    )
+                    channel.basic_publish(message, exchange=exchange, routing_key=routing_key)
+                    self._pending.add(self._next_tag)
+                    self._next_tag += 1
             deadline = time.monotonic() + timeout
             while self._pending:
                 remaining = deadline - time.monotonic()
