@@ -87,10 +87,15 @@ class OutboxRelay:
             connection.execute(delete(relay_lease).where(relay_lease.c.name == self.name)
                                .where(relay_lease.c.owner == self.owner))
 
-    def _declare_topology(self):
-        if not self._topology_declared:
+    def declare_topology(self):
+        if self._topology_declared:
+            return
+        try:
             topology.declare(self.publisher.channel, self.config)
-            self._topology_declared = True
+        except CONNECTION_ERRORS as exc:
+            self.publisher.close()
+            raise PublishFailed(f"cannot declare topology: {exc}") from exc
+        self._topology_declared = True
 
     def relay_once(self) -> int:
         """Publish one batch. Returns how many rows were published (0: nothing to do or not the leader)."""
@@ -103,14 +108,13 @@ class OutboxRelay:
             ).all()
         if not rows:
             return 0
+        self.declare_topology()
         try:
-            self._declare_topology()
-        except CONNECTION_ERRORS as exc:
-            self.publisher.close()
-            self._topology_declared = False
-            raise PublishFailed(f"cannot declare topology: {exc}") from exc
-        self.publisher.publish_batch(
-            ((row.event_type, row.body, row.event_id, None) for row in rows), exchange=contracts.EXCHANGE)
+            self.publisher.publish_batch(
+                ((row.event_type, row.body, row.event_id, None) for row in rows), exchange=contracts.EXCHANGE)
+        except PublishFailed:
+            self._topology_declared = False  # a broker that lost its state gets the queues again
+            raise
         with self.engine.begin() as connection:
             connection.execute(delete(outbox).where(outbox.c.id.in_([row.id for row in rows])))
         return len(rows)
@@ -146,9 +150,14 @@ class Outbox(DependencyProvider):
 
     def start(self):
         config = self.container.config
+        # OUTBOX_AMQP_URI lets the relay use its own broker endpoint (and lets tests cut just the relay's link).
         self.relay = OutboxRelay(
-            self._database.engine, config["AMQP_URI"], name=f"{self.container.service_name}.outbox",
+            self._database.engine, config.get("OUTBOX_AMQP_URI") or config["AMQP_URI"], name=f"{self.container.service_name}.outbox",
             batch_size=self.batch_size, config=config)
+        try:
+            self.relay.declare_topology()  # consumers' queues exist before this service's first event
+        except PublishFailed as exc:
+            log.warning("outbox relay: topology not declared yet (%s); the relay retries before publishing", exc)
         self._thread = self.container.spawn_managed_thread(self._run, identifier="outbox-relay")
 
     def _run(self):

@@ -67,6 +67,26 @@ def database_url(request):
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
 
 
+def set_clock(container, clock):
+    """Make a running service read `clock` (e.g. a loket.clock.ManualClock)."""
+    from loket.clock import Clock
+    for dependency in container.dependencies:
+        if isinstance(dependency, Clock):
+            dependency.clock = clock
+            return
+    raise LookupError(f"{container.service_name} has no Clock dependency")
+
+
+def wait_for(predicate, timeout=10.0, interval=0.05):
+    import time as _time
+    deadline = _time.monotonic() + timeout
+    while _time.monotonic() < deadline:
+        if predicate():
+            return True
+        _time.sleep(interval)
+    return bool(predicate())
+
+
 def publish_raw(amqp_uri, routing_key, body, exchange="loket.events", headers=None):
     """Publish one message as a producer would (confirmed), for consumer tests."""
     import json as _json
