@@ -20,7 +20,13 @@ SUBSCRIPTIONS = {
     "notification.matching_events": ["matching.#"],
     "consent_export.registration_events": ["registration.#"],
     "retention.activity_events": ["registration.#", "matching.#"],
+    "retention.erasure_receipts": ["*.erasure_receipt"],
     "registration.matching_events": ["matching.offer_accepted"],
+    # Every service that holds personal data erases it on request (see loket.contracts.retention).
+    "registration.erasure_requests": ["retention.erasure_requested"],
+    "matching.erasure_requests": ["retention.erasure_requested"],
+    "notification.erasure_requests": ["retention.erasure_requested"],
+    "consent_export.erasure_requests": ["retention.erasure_requested"],
 }
 
 events_exchange = Exchange(EXCHANGE, type="topic", durable=True)

@@ -35,6 +35,7 @@ class ContractError(Exception):
 
 
 _registered = {}
+_cache = None
 
 
 def register(schemas: dict):
@@ -44,15 +45,13 @@ def register(schemas: dict):
 
 def _registry():
     # Imported lazily so this module has no import cycle with the producers' schema modules.
-    from loket.contracts import registration
-    registry = dict(registration.SCHEMAS)
-    registry.update(_registered)
-    try:
-        from loket.contracts import matching
-        registry.update(matching.SCHEMAS)
-    except ImportError:
-        pass
-    return registry
+    global _cache
+    if _cache is None:
+        from loket.contracts import registration, retention
+        registry = {**registration.SCHEMAS, **retention.SCHEMAS}
+        # Producers added later register here, one import each.
+        _cache = registry
+    return {**_cache, **_registered}
 
 
 def new_event_id() -> str:
