@@ -1,0 +1,1 @@
+"""Notification service: the emails the Lokaal Loket promises parents, each sent once."""

@@ -1,0 +1,34 @@
+"""The notification service against the registration contract (libs/loket): the events it
+reads are the events registration is allowed to emit."""
+import pytest
+
+from loket.contracts import parse
+from loket.contracts import registration as contract
+from notification import i18n
+from notification.emails import LANGUAGES, Kind
+from notification.samples import sample_envelope
+
+EVENT_KINDS = [k for k in Kind if k not in (Kind.OFFER_RECEIVED, Kind.OFFER_LAPSED,
+                                            Kind.START_DATE_NEAR, Kind.START_DATE_PASSED)]
+
+
+@pytest.mark.parametrize("kind", EVENT_KINDS)
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_sample_events_satisfy_the_registration_contract(kind, language):
+    parse(sample_envelope(kind, language))
+
+
+def test_the_fixture_events_satisfy_the_contract_too(snapshot, envelope):
+    parse(envelope("request_cancelled", snapshot, request_id="req-1",
+                   cancelled_by={"role": "helpdesk", "actor_id": "s-1"}, reason=None))
+    parse(envelope("dossier_updated", snapshot, changed_by={"role": "helpdesk", "actor_id": None},
+                   changed_sections=["contact", "partner"]))
+
+
+def test_every_section_registration_reports_has_its_own_label():
+    assert set(i18n.SECTION_LABELS) == set(contract.CHANGED_SECTIONS)
+
+
+def test_every_consent_partner_and_language_is_covered():
+    assert set(i18n.PARTNER_NAMES) == set(contract.CONSENT_PARTNERS)
+    assert set(LANGUAGES) == set(contract.LANGUAGES)
