@@ -26,6 +26,10 @@ def claim(session, consumer, event) -> bool:
     return True
 
 
-def forget_aggregate(session, aggregate_id) -> int:
-    """Erasure: drop what the inbox knows about one dossier."""
-    return session.execute(delete(inbox).where(inbox.c.aggregate_id == str(aggregate_id))).rowcount
+def forget_aggregate(session, aggregate_id, keep_event_id=None) -> int:
+    """Erasure: drop what the inbox knows about one dossier (but the erasure request itself, so that a
+    redelivered request is still recognised)."""
+    statement = delete(inbox).where(inbox.c.aggregate_id == str(aggregate_id))
+    if keep_event_id is not None:
+        statement = statement.where(inbox.c.event_id != keep_event_id)
+    return session.execute(statement).rowcount

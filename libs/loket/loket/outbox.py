@@ -50,6 +50,11 @@ class EventRecorder:
         return body
 
 
+def forget_aggregate(session, aggregate_id) -> int:
+    """Erasure: drop events about one dossier that were not relayed yet (they hold its personal data)."""
+    return session.execute(delete(outbox).where(outbox.c.aggregate_id == str(aggregate_id))).rowcount
+
+
 class OutboxRelay:
     """Moves outbox rows to the broker, in id order, one batch at a time, while it holds the lease."""
 

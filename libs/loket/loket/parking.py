@@ -73,6 +73,19 @@ def replay(amqp_uri, subscription, event_id=None) -> int:
     return moved
 
 
+def purge_aggregate(amqp_uri, subscription, aggregate_id) -> int:
+    """Erasure: remove parked messages about one dossier; the others stay parked, in order."""
+    removed = 0
+    with Connection(amqp_uri, connect_timeout=5) as connection:
+        channel = connection.channel()
+        for message in _drain(channel, topology.parked_queue_name(subscription)):
+            if _describe(message)["aggregate_id"] == str(aggregate_id):
+                channel.basic_ack(message.delivery_tag)
+                removed += 1
+        channel.close()  # the unacked rest returns to the parked queue
+    return removed
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m loket.parking", description=__doc__.splitlines()[0])
     parser.add_argument("--amqp-uri", default=os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"))

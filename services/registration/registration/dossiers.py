@@ -154,6 +154,7 @@ def register_dossier(session: Session, now: datetime, data: dict, actor: dict, e
     dossier = Dossier(
         id=_new_id(), version=1, registered_at=now, last_activity_at=now,
         registered_by_role=registrant["role"], registered_by_actor_id=registrant.get("actor_id"),
+        owner_account_id=actor.get("actor_id") if actor["role"] == "parent" else None,
         preferred_language=data["preferred_language"], restricted=False, flagged=False,
         applicant=_person(Applicant, data["applicant"]),
         partner=_person(Partner, data["partner"]) if data.get("partner") else None,
@@ -374,6 +375,31 @@ def expire_requests(session: Session, now: datetime, grace_days: int, events,
         _changed(session, now, dossier, SYSTEM, events, "expire_request",
                  contract.REQUEST_EXPIRED, request_id=request_id)
     return len(due)
+
+
+def set_restriction(session: Session, now: datetime, dossier_id: str, data: dict, actor: dict,
+                    events) -> dict:
+    """GDPR art. 18: while restricted, the dossier is kept but not processed (no ranking, no exports).
+    Downstream services read `restricted` from the snapshot."""
+    dossier = _load(session, dossier_id)
+    if dossier.restricted == data["restricted"]:
+        raise Conflict("processing is already " + ("restricted" if dossier.restricted else "unrestricted"))
+    dossier.restricted = data["restricted"]
+    return _changed(session, now, dossier, actor, events, "set_restriction", contract.DOSSIER_UPDATED,
+                    changed_by=actor_data(actor), changed_sections=["restriction"])
+
+
+def owned_dossier_ids(session: Session, account_id: str) -> list[str]:
+    return list(session.scalars(select(Dossier.id).where(Dossier.owner_account_id == account_id)
+                                .order_by(Dossier.registered_at)))
+
+
+def access_log(session: Session, dossier_id: str) -> list[dict]:
+    """Who read or changed the dossier, when, and with what outcome: the parent may see it (P22)."""
+    entries = session.scalars(
+        select(AuditEntry).where(AuditEntry.dossier_id == dossier_id).order_by(AuditEntry.at, AuditEntry.id))
+    return [{"at": entry.at.isoformat(), "role": entry.actor_role, "actor_id": entry.actor_id,
+             "operation": entry.operation, "outcome": entry.outcome} for entry in entries]
 
 
 def erase_dossier(session: Session, now: datetime, dossier_id: str, actor: dict, events) -> dict:

@@ -65,6 +65,8 @@ class Dossier(Base):
     last_activity_at: Mapped[datetime] = mapped_column(UtcDateTime)
     registered_by_role: Mapped[str] = mapped_column(String(20))
     registered_by_actor_id: Mapped[str | None] = mapped_column(ACTOR_ID)
+    # The parent's account (the gateway's account id); None while an intermediary's dossier is unclaimed.
+    owner_account_id: Mapped[str | None] = mapped_column(ACTOR_ID, index=True)
     preferred_language: Mapped[str] = mapped_column(String(2))
     restricted: Mapped[bool] = mapped_column(Boolean, default=False)
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)

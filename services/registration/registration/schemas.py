@@ -382,6 +382,10 @@ class RecordEnrollmentInput(RequestRefInput):
     facility_id = identifier()
 
 
+class SetRestrictionInput(InputSchema):
+    restricted = boolean(required=True)
+
+
 def validate(schema: type[InputSchema], payload, today: date) -> dict:
     """Load `payload` with `schema`; raise InvalidInput({field: [messages]}) when it is invalid."""
     try:

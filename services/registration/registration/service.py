@@ -1,19 +1,29 @@
-"""Registration service entrypoints: validate, call the domain in one transaction, return.
+"""Registration service entrypoints: check who is calling, validate, call the domain in one
+transaction, return. Every change and its event commit together (transactional outbox).
 
-Every change and its event commit together (transactional outbox); the relay publishes after.
+Every RPC takes `actor`, the caller the gateway authenticated ({"role", "actor_id", "facility_ids",
+"organisation_id"}); the access rules of the privacy policy are applied here, on every call.
 """
 from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 from nameko.timer import timer
 
 from loket.clock import Clock
+from loket.consumer import event_handler
 from loket.db import Database
+from loket.erasure import erase_traces, forget_parked, record_receipt
+from loket.inbox import claim
 from loket.logs import LogContext
 from loket.outbox import Outbox
 
 from . import dossiers, schemas
+from .access import authorize, registrant, require_internal
 from .dependencies import Encryption
-from .errors import Forbidden
+from .errors import Forbidden, NotFound
+
+SYSTEM = {"role": "system", "actor_id": "registration"}
+ERASURE_REQUESTS = "registration.erasure_requests"
+MATCHING_EVENTS = "registration.matching_events"
 
 
 class RegistrationService:
@@ -30,77 +40,120 @@ class RegistrationService:
     def _validated(self, schema, payload):
         return schemas.validate(schema, payload, self.clock.now().date())
 
-    def _change(self, operation, dossier_id, schema, payload, actor, **extra):
-        data = self._validated(schema, payload)
+    def _guarded(self, dossier_id, actor, operation, work, request_id=None):
+        """Authorize and run `work(session, now)` in one transaction; audit a refusal in its own."""
         now = self.clock.now()
         try:
             with self.db.transaction() as session:
-                return operation(session, now, dossier_id, data, actor, self.events, **extra)
+                authorize(session, dossier_id, actor, operation, now, request_id=request_id)
+                return work(session, now)
         except Forbidden:
-            self._audit_refusal(dossier_id, actor, operation.__name__)
+            with self.db.transaction() as session:
+                dossiers.record_audit(session, now, dossier_id, actor, operation, outcome="refused")
             raise
 
-    def _audit_refusal(self, dossier_id, actor, operation):
-        with self.db.transaction() as session:
-            dossiers.record_audit(session, self.clock.now(), dossier_id, actor, operation, outcome="refused")
+    def _change(self, operation, access_operation, dossier_id, schema, payload, actor, **extra):
+        data = self._validated(schema, payload)
+        return self._guarded(
+            dossier_id, actor, access_operation,
+            lambda session, now: operation(session, now, dossier_id, data, actor, self.events, **extra),
+            request_id=data.get("request_id"))
 
     # -- RPC ----------------------------------------------------------------------------------------
     @rpc
     def register_dossier(self, payload, actor):
+        if isinstance(payload, dict):
+            payload = {**payload, "registered_by": registrant(actor, payload.get("registered_by"))}
         data = self._validated(schemas.RegisterDossierInput, payload)
         with self.db.transaction() as session:
             return dossiers.register_dossier(session, self.clock.now(), data, actor, self.events, self.keyring)
 
     @rpc
     def get_dossier(self, dossier_id, actor):
+        return self._guarded(dossier_id, actor, "read", lambda session, now: dossiers.get_dossier(
+            session, now, dossier_id, actor, self.keyring))
+
+    @rpc
+    def list_own_dossiers(self, actor):
+        """The dossiers a parent's account owns (ids only; read each with get_dossier)."""
+        if actor.get("role") != "parent" or not actor.get("actor_id"):
+            raise Forbidden("only a parent has own dossiers")
         with self.db.transaction() as session:
-            return dossiers.get_dossier(session, self.clock.now(), dossier_id, actor, self.keyring)
+            return dossiers.owned_dossier_ids(session, actor["actor_id"])
 
     @rpc
     def update_contact(self, dossier_id, payload, actor):
-        return self._change(dossiers.update_contact, dossier_id, schemas.UpdateContactInput, payload, actor)
+        return self._change(dossiers.update_contact, "update_contact", dossier_id,
+                            schemas.UpdateContactInput, payload, actor)
 
     @rpc
     def update_situation(self, dossier_id, payload, actor):
-        return self._change(dossiers.update_situation, dossier_id, schemas.UpdateSituationInput, payload, actor,
-                            keyring=self.keyring)
+        return self._change(dossiers.update_situation, "update_situation", dossier_id,
+                            schemas.UpdateSituationInput, payload, actor, keyring=self.keyring)
 
     @rpc
     def add_child(self, dossier_id, payload, actor):
-        return self._change(dossiers.add_child, dossier_id, schemas.AddChildInput, payload, actor)
+        return self._change(dossiers.add_child, "add_child", dossier_id, schemas.AddChildInput, payload, actor)
 
     @rpc
     def change_facilities(self, dossier_id, payload, actor):
-        return self._change(dossiers.change_facilities, dossier_id, schemas.ChangeFacilitiesInput, payload, actor)
+        return self._change(dossiers.change_facilities, "change_facilities", dossier_id,
+                            schemas.ChangeFacilitiesInput, payload, actor)
 
     @rpc
     def give_consent(self, dossier_id, payload, actor):
-        return self._change(dossiers.give_consent, dossier_id, schemas.ConsentInput, payload, actor)
+        return self._change(dossiers.give_consent, "give_consent", dossier_id, schemas.ConsentInput, payload, actor)
 
     @rpc
     def withdraw_consent(self, dossier_id, payload, actor):
-        return self._change(dossiers.withdraw_consent, dossier_id, schemas.ConsentInput, payload, actor)
+        return self._change(dossiers.withdraw_consent, "withdraw_consent", dossier_id,
+                            schemas.ConsentInput, payload, actor)
 
     @rpc
     def cancel_request(self, dossier_id, payload, actor):
-        return self._change(dossiers.cancel_request, dossier_id, schemas.CancelRequestInput, payload, actor)
+        return self._change(dossiers.cancel_request, "cancel_request", dossier_id,
+                            schemas.CancelRequestInput, payload, actor)
 
     @rpc
     def mark_urgent(self, dossier_id, payload, actor):
-        return self._change(dossiers.mark_urgent, dossier_id, schemas.MarkUrgentInput, payload, actor)
+        return self._change(dossiers.mark_urgent, "mark_urgent", dossier_id, schemas.MarkUrgentInput, payload, actor)
 
     @rpc
     def flag_dossier(self, dossier_id, payload, actor):
-        return self._change(dossiers.flag_dossier, dossier_id, schemas.FlagDossierInput, payload, actor)
+        return self._change(dossiers.flag_dossier, "flag_dossier", dossier_id,
+                            schemas.FlagDossierInput, payload, actor)
+
+    @rpc
+    def set_restriction(self, dossier_id, payload, actor):
+        # Restriction (GDPR art. 18) is the parent's decision, like erasure: same callers.
+        return self._change(dossiers.set_restriction, "erase", dossier_id, schemas.SetRestrictionInput,
+                            payload, actor)
 
     @rpc
     def record_enrollment(self, dossier_id, payload, actor):
-        return self._change(dossiers.record_enrollment, dossier_id, schemas.RecordEnrollmentInput, payload, actor)
+        require_internal(actor)
+        data = self._validated(schemas.RecordEnrollmentInput, payload)
+        with self.db.transaction() as session:
+            return dossiers.record_enrollment(session, self.clock.now(), dossier_id, data, actor, self.events)
+
+    @rpc
+    def export_personal_data(self, dossier_id, actor):
+        """GDPR access and portability: everything this service holds about the dossier, machine-readable."""
+        return self._guarded(dossier_id, actor, "export_data", lambda session, now: {
+            "dossier": dossiers.get_dossier(session, now, dossier_id, actor, self.keyring),
+            "access_log": dossiers.access_log(session, dossier_id),
+        })
+
+    @rpc
+    def access_log(self, dossier_id, actor):
+        """Who accessed the dossier (P22): shown to the parent and the helpdesk."""
+        return self._guarded(dossier_id, actor, "export_data",
+                             lambda session, now: dossiers.access_log(session, dossier_id))
 
     @rpc
     def erase_dossier(self, dossier_id, actor):
-        with self.db.transaction() as session:
-            return dossiers.erase_dossier(session, self.clock.now(), dossier_id, actor, self.events)
+        return self._guarded(dossier_id, actor, "erase", lambda session, now: dossiers.erase_dossier(
+            session, now, dossier_id, actor, self.events))
 
     @rpc
     def expire_requests(self):
@@ -111,3 +164,19 @@ class RegistrationService:
     @timer(interval=3600)
     def expire_requests_hourly(self):
         self.expire_requests()
+
+    # -- events -------------------------------------------------------------------------------------
+    @event_handler(ERASURE_REQUESTS)
+    def on_erasure_requested(self, event):
+        dossier_id = event["data"]["dossier_id"]
+        with self.db.transaction() as session:
+            if not claim(session, ERASURE_REQUESTS, event):
+                return
+            erased = erase_traces(session, event)
+            try:
+                dossiers.erase_dossier(session, self.clock.now(), dossier_id, SYSTEM, self.events)
+                erased += 1
+            except NotFound:
+                pass  # erased before (on the parent's request, or an earlier run): answer all the same
+            record_receipt(session, self.events, self.name, event, erased)
+        forget_parked(self.config["AMQP_URI"], self.name, dossier_id)

@@ -36,7 +36,7 @@ REQUEST_STATUSES = ("active", "enrolled", "cancelled", "expired")
 CONSENT_PARTNERS = ("kind_en_gezin", "lop")
 CONSENT_METHODS = ("web", "paper", "helpdesk", "intermediary")
 FLAGS = ("incomplete", "mistake")
-CHANGED_SECTIONS = ("contact", "partner", "situation", "children")
+CHANGED_SECTIONS = ("contact", "partner", "situation", "children", "restriction")
 MAX_FACILITIES = 5
 
 

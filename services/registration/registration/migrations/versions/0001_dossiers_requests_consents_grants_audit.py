@@ -38,6 +38,7 @@ def upgrade():
     sa.Column('last_activity_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('registered_by_role', sa.String(length=20), nullable=False),
     sa.Column('registered_by_actor_id', sa.String(length=64), nullable=True),
+    sa.Column('owner_account_id', sa.String(length=64), nullable=True),
     sa.Column('preferred_language', sa.String(length=2), nullable=False),
     sa.Column('restricted', sa.Boolean(), nullable=False),
     sa.Column('flagged', sa.Boolean(), nullable=False),
@@ -46,6 +47,8 @@ def upgrade():
     sa.Column('flagged_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_dossiers'))
     )
+    with op.batch_alter_table('dossiers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_dossiers_owner_account_id'), ['owner_account_id'], unique=False)
     op.create_table('access_grants',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('dossier_id', sa.String(length=36), nullable=False),

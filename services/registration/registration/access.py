@@ -1,0 +1,75 @@
+"""The privacy policy's access rules (loket.access) applied to this service's dossiers, on every call.
+
+The gateway passes who is calling; the decision is made here, by the owner of the data, so a direct
+RPC call with the wrong caller is refused too.
+"""
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from loket import access
+
+from .errors import Forbidden, NotFound
+from .models import Dossier
+from .snapshots import snapshot
+
+# Roles that may register a dossier, and internal callers that may record an enrollment.
+REGISTRANT_ROLES = ("parent", "intermediary", "facility_manager")
+ENROLLMENT_ROLES = ("system", "helpdesk")
+
+
+def caller_from(actor) -> access.Caller:
+    try:
+        return access.Caller(role=actor["role"], actor_id=actor["actor_id"],
+                             facility_ids=frozenset(actor.get("facility_ids") or ()),
+                             organisation_id=actor.get("organisation_id"))
+    except (KeyError, TypeError, ValueError):
+        raise Forbidden("the caller is not identified") from None
+
+
+def relations_of(dossier: Dossier) -> access.DossierRelations:
+    grants = dossier.access_grants
+    return access.DossierRelations.from_snapshot(
+        snapshot(dossier), owner_account_id=dossier.owner_account_id,
+        intermediary_grants={g.actor_id: g.last_change_at for g in grants if g.role == "intermediary"},
+        facility_manager_grants=[(g.actor_id, g.facility_id) for g in grants if g.role == "facility_manager"],
+    )
+
+
+def authorize(session, dossier_id, actor, operation, now, request_id=None) -> access.Decision:
+    """Raise NotFound or Forbidden unless the caller may perform `operation` on the dossier."""
+    caller = caller_from(actor)
+    dossier = session.scalars(
+        select(Dossier).where(Dossier.id == dossier_id).options(
+            selectinload(Dossier.requests), selectinload(Dossier.children), selectinload(Dossier.access_grants),
+            selectinload(Dossier.applicant), selectinload(Dossier.partner), selectinload(Dossier.priority),
+            selectinload(Dossier.consents))
+    ).one_or_none()
+    if dossier is None:
+        raise NotFound(f"dossier {dossier_id} not found")
+    decision = access.decide(caller, operation, relations_of(dossier), now, request_id=request_id)
+    if not decision.allowed:
+        raise Forbidden(decision.reason)
+    return decision
+
+
+def registrant(actor, requested) -> dict:
+    """Who registers: always the authenticated caller, never what the payload claims.
+
+    A facility manager names which of their facilities they register for (P20)."""
+    caller = caller_from(actor)
+    if caller.role not in REGISTRANT_ROLES:
+        raise Forbidden(f"a {caller.role} does not register dossiers")
+    if caller.role == "parent":
+        return {"role": "parent"}
+    result = {"role": caller.role, "actor_id": caller.actor_id}
+    if caller.role == "facility_manager":
+        facility_id = (requested or {}).get("facility_id")
+        if facility_id not in caller.facility_ids:
+            raise Forbidden("a facility manager registers only for a facility they run")
+        result["facility_id"] = facility_id
+    return result
+
+
+def require_internal(actor, roles=ENROLLMENT_ROLES):
+    if caller_from(actor).role not in roles:
+        raise Forbidden("only the platform itself or the helpdesk records this")
