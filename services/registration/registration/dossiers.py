@@ -249,7 +249,7 @@ def add_child(session: Session, now: datetime, dossier_id: str, data: dict, acto
         raise Conflict(f"dossier {dossier_id} already has {MAX_CHILDREN} children")
     child, request = _new_child(dossier, data, now)
     return _changed(session, now, dossier, actor, events, "add_child", contract.CHILD_ADDED,
-                    child_id=child.id, request_id=request.id)
+                    child_id=child.id, request_id=request.id, changed_by=actor_data(actor))
 
 
 def change_facilities(session: Session, now: datetime, dossier_id: str, data: dict, actor: dict,
@@ -258,7 +258,8 @@ def change_facilities(session: Session, now: datetime, dossier_id: str, data: di
     request = _active_request(dossier, data["request_id"])
     request.facility_ids = list(data["facility_ids"])
     return _changed(session, now, dossier, actor, events, "change_facilities",
-                    contract.FACILITIES_CHANGED, request_id=request.id)
+                    contract.FACILITIES_CHANGED, request_id=request.id,
+                    changed_by=actor_data(actor))
 
 
 def give_consent(session: Session, now: datetime, dossier_id: str, data: dict, actor: dict,
@@ -271,7 +272,7 @@ def give_consent(session: Session, now: datetime, dossier_id: str, data: dict, a
     dossier.consents.append(
         _consent(data["partner"], True, data, now, actor, dossier.version + 1))
     return _changed(session, now, dossier, actor, events, "give_consent", contract.CONSENT_GIVEN,
-                    partner=data["partner"])
+                    partner=data["partner"], changed_by=actor_data(actor))
 
 
 def withdraw_consent(session: Session, now: datetime, dossier_id: str, data: dict, actor: dict,
@@ -283,7 +284,8 @@ def withdraw_consent(session: Session, now: datetime, dossier_id: str, data: dic
     dossier.consents.append(
         _consent(data["partner"], False, data, now, actor, dossier.version + 1))
     return _changed(session, now, dossier, actor, events, "withdraw_consent",
-                    contract.CONSENT_WITHDRAWN, partner=data["partner"])
+                    contract.CONSENT_WITHDRAWN, partner=data["partner"],
+                    changed_by=actor_data(actor))
 
 
 def cancel_request(session: Session, now: datetime, dossier_id: str, data: dict, actor: dict,

@@ -178,19 +178,23 @@ class DossierUpdatedV1(_WithSnapshot):
 
 
 class ChildAddedV1(_WithSnapshot):
+    changed_by = fields.Nested(ActorSchema, required=True)  # P18: a helpdesk change is told to the parent
     child_id = _str()
     request_id = _str()
 
 
 class FacilitiesChangedV1(_WithSnapshot):
+    changed_by = fields.Nested(ActorSchema, required=True)  # P18: a helpdesk change is told to the parent
     request_id = _str()
 
 
 class ConsentGivenV1(_WithSnapshot):
+    changed_by = fields.Nested(ActorSchema, required=True)  # P18: a helpdesk change is told to the parent
     partner = _one_of(CONSENT_PARTNERS)
 
 
 class ConsentWithdrawnV1(_WithSnapshot):
+    changed_by = fields.Nested(ActorSchema, required=True)  # P18: a helpdesk change is told to the parent
     partner = _one_of(CONSENT_PARTNERS)
 
 
