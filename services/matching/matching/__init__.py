@@ -1,0 +1,1 @@
+"""Matching service: who gets a free place in a facility, in which order, and why."""
