@@ -1,0 +1,159 @@
+"""The HTTP API's request and response bodies; the OpenAPI document is generated from these.
+
+Account bodies are the gateway's own and fully checked here. A dossier body is checked here for its
+shape (which parts, of which JSON type); what is inside a part (names, dates, care plan, the five
+facilities) is the registration service's input contract, checked by that service, whose field
+errors come back as the same 400. Unknown fields are refused everywhere.
+"""
+from marshmallow import INCLUDE, RAISE, Schema, fields
+from marshmallow.validate import Length, OneOf
+
+from loket.contracts.registration import (
+    CONSENT_METHODS, FLAGS, GENDERS, LANGUAGES, MAX_FACILITIES, SnapshotSchema,
+)
+
+
+class Body(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+def _text(max_length, **kwargs):
+    return fields.String(validate=Length(1, max_length), **kwargs)
+
+
+def _part(description, **kwargs):
+    return fields.Dict(metadata={"description": description}, **kwargs)
+
+
+# --- accounts
+
+class Credentials(Body):
+    email = _text(254, required=True)
+    password = fields.String(required=True, validate=Length(1, 1024))
+
+
+class SignUpBody(Credentials):
+    pass
+
+
+class LogInBody(Credentials):
+    pass
+
+
+class SignUpAccepted(Schema):
+    status = fields.String(required=True, metadata={"enum": ["confirmation_sent"]})
+    confirmation_token = fields.String(metadata={
+        "description": "Only where GATEWAY_EXPOSE_CONFIRMATION_TOKENS is on (tests, local runs); "
+                       "in production the token travels by email only."})
+
+
+class ConfirmationBody(Body):
+    token = _text(200, required=True)
+
+
+class ConfirmationRequestBody(Body):
+    email = _text(254, required=True)
+
+
+class SessionCreated(Schema):
+    token = fields.String(required=True, metadata={"description": "Send as `Authorization: Bearer <token>`."})
+    token_type = fields.String(required=True, metadata={"enum": ["Bearer"]})
+    idle_timeout_seconds = fields.Integer(required=True)
+    absolute_timeout_seconds = fields.Integer(required=True)
+
+
+class AccountView(Schema):
+    account_id = fields.String(required=True)
+    role = fields.String(required=True)
+    facility_ids = fields.List(fields.String(), required=True)
+    organisation_id = fields.String(required=True, allow_none=True)
+
+
+class Health(Schema):
+    status = fields.String(required=True, metadata={"enum": ["ok"]})
+
+
+# --- dossiers
+
+class RegisterDossierBody(Body):
+    preferred_language = fields.String(required=True, validate=OneOf(LANGUAGES))
+    applicant = _part("last_name, first_name, birth_date, gender, email, phone, address", required=True)
+    partner = _part("the optional second parent: last_name, first_name, birth_date, gender, email, phone",
+                    allow_none=True)
+    children = fields.List(_part("a child and its request (desired_start_date, care_plan, facility_ids)"),
+                           required=True)
+    situation = _part("family, financial, work, education, health, dutch", required=True)
+    consents = _part("kind_en_gezin / lop: {given, policy_version, method}", allow_none=True)
+    facility_id = _text(64, metadata={
+        "description": "A facility manager registering for a parent names the facility they act for."})
+
+
+class UpdateContactBody(Body):
+    preferred_language = fields.String(validate=OneOf(LANGUAGES))
+    applicant = _part("the applicant's fields to change")
+    partner = _part("the partner, replaced as a whole; null removes the partner", allow_none=True)
+
+
+class UpdateSituationBody(Body):
+    situation = _part("the whole situation: family, financial, work, education, health, dutch", required=True)
+    children = fields.List(_part("{id, foster_child, sibling_facility_ids}"))
+
+
+class AddChildBody(Body):
+    last_name = _text(100, required=True)
+    first_name = _text(100, allow_none=True)
+    birth_date = fields.Date(required=True)
+    gender = fields.String(allow_none=True, validate=OneOf(GENDERS))
+    foster_child = fields.Boolean()
+    sibling_facility_ids = fields.List(_text(64))
+    request = _part("desired_start_date, care_plan, facility_ids", required=True)
+
+
+class FacilitiesBody(Body):
+    facility_ids = fields.List(_text(64), required=True, validate=Length(1, MAX_FACILITIES))
+
+
+class ConsentBody(Body):
+    given = fields.Boolean(required=True, truthy={True}, falsy={False})
+    policy_version = _text(40, required=True)
+    method = fields.String(validate=OneOf(CONSENT_METHODS), metadata={
+        "description": "How the consent was given. Defaults to the caller's channel (web for a parent); "
+                       "the helpdesk may record a paper consent."})
+
+
+class CancellationBody(Body):
+    reason = _text(500, allow_none=True, metadata={"description": "Required when the helpdesk cancels."})
+
+
+class FlagBody(Body):
+    flag = fields.String(required=True, validate=OneOf(FLAGS))
+    message = _text(1000, required=True)
+
+
+class DossierView(SnapshotSchema):
+    """The dossier as the caller may see it: the event SNAPSHOT, plus for its own readers the situation as
+    given, flags, cancellation reasons and consent history."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    version = fields.Integer()
+    flagged = fields.Boolean()
+    situation = fields.Dict()
+    consent_history = fields.List(fields.Dict())
+
+
+class DossierChanged(Schema):
+    """The dossier after the change, and what the change created (child_id, request_id, ...)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    dossier = fields.Nested(SnapshotSchema, required=True)
+
+
+class Error(Schema):
+    error = fields.String(required=True)
+    message = fields.String(required=True)
+    errors = fields.Dict(metadata={"description": "Field-level messages, nested like the input."})

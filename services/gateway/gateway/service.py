@@ -1,0 +1,238 @@
+"""The gateway's HTTP entrypoints: parse and check the request, authenticate, call the owning service.
+
+Paths and their bodies are listed by GET /openapi.json. Errors are answered by gateway.errors.
+"""
+import logging
+
+from nameko.dependency_providers import Config
+from nameko.timer import timer
+from sqlalchemy.exc import IntegrityError
+
+from gateway import accounts, errors, payloads, schemas, web
+from gateway.dependencies import Accounts, ServiceRpc
+from gateway.entrypoints import http
+from gateway.openapi import openapi_document
+from gateway.passwords import spend_verification_time
+from gateway.responses import json_response
+from loket.access import Caller
+from loket.clock import Clock
+from loket.db import Database
+from loket.logs import LogContext
+
+log = logging.getLogger(__name__)
+
+PUBLIC = (400, 413)
+AUTHENTICATED = (400, 401, 413)
+DOSSIER_READ = (401, 404, 503)
+DOSSIER_CHANGE = (400, 401, 403, 404, 409, 413, 503)
+DOSSIER_PATH = {"dossier_id": "The dossier's id."}
+REQUEST_PATH = {**DOSSIER_PATH, "request_id": "The id of one request of the dossier."}
+
+
+def _flag(value) -> bool:
+    return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+class GatewayService:
+    name = "gateway"
+
+    db = Database()
+    clock = Clock()
+    config = Config()
+    account_settings = Accounts()
+    registration = ServiceRpc("registration")
+    log_context = LogContext()
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _caller(self, request) -> Caller:
+        token = web.bearer_token(request)
+        with self.db.transaction() as session:
+            return accounts.authenticate(session, token, self.clock.now(), self.account_settings)
+
+    def _confirmation_sent(self, token: str | None):
+        body = {"status": "confirmation_sent"}
+        # Production mails the token (notification service); tests and local runs may read it here.
+        if token is not None and _flag(self.config.get("GATEWAY_EXPOSE_CONFIRMATION_TOKENS")):
+            body["confirmation_token"] = token
+        return json_response(202, body)
+
+    def _change(self, method, request, dossier_id, schema, status=200, **path_values):
+        """Authenticate, check the body, call the registration service's `method` with body and path values."""
+        caller = self._caller(request)
+        payload = {**web.validated_body(request, schema), **path_values}
+        result = getattr(self.registration, method)(dossier_id, payload, payloads.actor(caller))
+        return json_response(status, result)
+
+    # -- service -------------------------------------------------------------------------------------
+    @http("GET", "/health", summary="Liveness", tag="service", responses={200: schemas.Health},
+          authenticated=False)
+    def health(self, request):
+        return json_response(200, {"status": "ok"})
+
+    @http("GET", "/openapi.json", summary="This API's OpenAPI 3 description", tag="service",
+          responses={200: None}, authenticated=False)
+    def openapi(self, request):
+        return json_response(200, openapi_document(type(self)))
+
+    @timer(interval=3600)
+    def forget_stale_records(self):
+        with self.db.transaction() as session:
+            accounts.forget_stale_records(session, self.clock.now(), self.account_settings)
+
+    # -- accounts ------------------------------------------------------------------------------------
+    @http("POST", "/accounts", summary="Sign up as a parent", tag="accounts", body=schemas.SignUpBody,
+          responses={202: schemas.SignUpAccepted}, errors=PUBLIC, authenticated=False,
+          description="Answers alike whether or not the email already has an account. The confirmation "
+                      "token is mailed; only where GATEWAY_EXPOSE_CONFIRMATION_TOKENS is on is it returned.")
+    def sign_up(self, request):
+        body = web.validated_body(request, schemas.SignUpBody())
+        try:
+            with self.db.transaction() as session:
+                signed_up = accounts.sign_up_parent(session, body["email"], body["password"], self.clock.now(),
+                                                    self.account_settings)
+        except (accounts.EmailAlreadyRegistered, IntegrityError):
+            # as slow as hashing a new password, so the timing does not tell either
+            spend_verification_time(body["password"], self.account_settings.hasher)
+            return self._confirmation_sent(None)
+        log.info("parent account %s signed up", signed_up.account_id)
+        return self._confirmation_sent(signed_up.confirmation_token)
+
+    @http("POST", "/accounts/confirmation", summary="Confirm a parent's email with the mailed token",
+          tag="accounts", body=schemas.ConfirmationBody, responses={204: None}, errors=PUBLIC, authenticated=False)
+    def confirm_email(self, request):
+        body = web.validated_body(request, schemas.ConfirmationBody())
+        with self.db.transaction() as session:
+            accounts.confirm_email(session, body["token"], self.clock.now())
+        return json_response(204)
+
+    @http("POST", "/accounts/confirmation-requests", summary="Send a new confirmation token",
+          tag="accounts", body=schemas.ConfirmationRequestBody, responses={202: schemas.SignUpAccepted},
+          errors=PUBLIC, authenticated=False,
+          description="Answers alike whether or not an unconfirmed account has this email.")
+    def request_confirmation(self, request):
+        body = web.validated_body(request, schemas.ConfirmationRequestBody())
+        try:
+            with self.db.transaction() as session:
+                token = accounts.reissue_confirmation(session, body["email"], self.clock.now(),
+                                                      self.account_settings)
+        except accounts.InvalidAccount:
+            token = None
+        return self._confirmation_sent(token)
+
+    @http("POST", "/sessions", summary="Log in", tag="accounts", body=schemas.LogInBody,
+          responses={201: schemas.SessionCreated}, errors=(400, 401, 413, 429), authenticated=False,
+          description="401 never says whether the email exists. 429 with Retry-After when too many logins "
+                      "failed from the client's address.")
+    def log_in(self, request):
+        body = web.validated_body(request, schemas.LogInBody())
+        address = web.client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                                     int(self.config.get("GATEWAY_TRUSTED_PROXIES") or 0))
+        refused = None
+        with self.db.transaction() as session:  # a refused attempt is committed too: throttling counts it
+            try:
+                token = accounts.log_in(session, body["email"], body["password"], address, self.clock.now(),
+                                        self.account_settings)
+            except accounts.LoginRefused as exc:
+                refused = exc
+        if refused is not None:
+            raise refused
+        policy = self.account_settings.sessions
+        return json_response(201, {
+            "token": token, "token_type": "Bearer",
+            "idle_timeout_seconds": int(policy.idle_timeout.total_seconds()),
+            "absolute_timeout_seconds": int(policy.absolute_timeout.total_seconds())})
+
+    @http("DELETE", "/sessions/current", summary="Log out", tag="accounts", responses={204: None},
+          errors=(401,))
+    def log_out(self, request):
+        token = web.bearer_token(request)
+        with self.db.transaction() as session:
+            accounts.log_out(session, token, self.clock.now())
+        return json_response(204)
+
+    @http("GET", "/account", summary="The logged-in account", tag="accounts",
+          responses={200: schemas.AccountView}, errors=(401,))
+    def account(self, request):
+        caller = self._caller(request)
+        return json_response(200, {"account_id": caller.actor_id, "role": caller.role,
+                                   "facility_ids": sorted(caller.facility_ids),
+                                   "organisation_id": caller.organisation_id})
+
+    # -- dossiers ------------------------------------------------------------------------------------
+    @http("POST", "/dossiers", summary="Register a dossier", tag="dossiers", body=schemas.RegisterDossierBody,
+          responses={201: schemas.DossierChanged}, errors=(400, 401, 403, 413, 503),
+          description="A parent registers their own dossier; an intermediary or a facility manager "
+                      "(naming facility_id) registers one for a parent.")
+    def register_dossier(self, request):
+        caller = self._caller(request)
+        body = web.validated_body(request, schemas.RegisterDossierBody())
+        result = self.registration.register_dossier(payloads.registration(body, caller), payloads.actor(caller))
+        return json_response(201, result, headers={"Location": f"/dossiers/{result['dossier']['id']}"})
+
+    @http("GET", "/dossiers/<id:dossier_id>", summary="View a dossier", tag="dossiers",
+          responses={200: schemas.DossierView}, errors=DOSSIER_READ, path_parameters=DOSSIER_PATH,
+          description="404 also when the dossier exists but the caller may not read it.")
+    def get_dossier(self, request, dossier_id):
+        caller = self._caller(request)
+        with errors.dossier_read(caller):
+            view = self.registration.get_dossier(dossier_id, payloads.actor(caller))
+        return json_response(200, view)
+
+    @http("PATCH", "/dossiers/<id:dossier_id>/contact", summary="Change contact data", tag="dossiers",
+          body=schemas.UpdateContactBody, responses={200: schemas.DossierChanged}, errors=DOSSIER_CHANGE,
+          path_parameters=DOSSIER_PATH)
+    def update_contact(self, request, dossier_id):
+        return self._change("update_contact", request, dossier_id, schemas.UpdateContactBody())
+
+    @http("PUT", "/dossiers/<id:dossier_id>/situation", summary="Replace the family's situation",
+          tag="dossiers", body=schemas.UpdateSituationBody, responses={200: schemas.DossierChanged},
+          errors=DOSSIER_CHANGE, path_parameters=DOSSIER_PATH)
+    def update_situation(self, request, dossier_id):
+        return self._change("update_situation", request, dossier_id, schemas.UpdateSituationBody())
+
+    @http("POST", "/dossiers/<id:dossier_id>/children", summary="Add a child and its request", tag="dossiers",
+          body=schemas.AddChildBody, responses={201: schemas.DossierChanged}, errors=DOSSIER_CHANGE,
+          path_parameters=DOSSIER_PATH)
+    def add_child(self, request, dossier_id):
+        return self._change("add_child", request, dossier_id, schemas.AddChildBody(), status=201)
+
+    @http("PUT", "/dossiers/<id:dossier_id>/requests/<id:request_id>/facilities",
+          summary="Choose the facilities of a request (at most 5)", tag="dossiers", body=schemas.FacilitiesBody,
+          responses={200: schemas.DossierChanged}, errors=DOSSIER_CHANGE, path_parameters=REQUEST_PATH)
+    def change_facilities(self, request, dossier_id, request_id):
+        return self._change("change_facilities", request, dossier_id, schemas.FacilitiesBody(),
+                            request_id=request_id)
+
+    @http("PUT", "/dossiers/<id:dossier_id>/consents/<any(kind_en_gezin, lop):partner>",
+          summary="Give or withdraw consent to a partner", tag="dossiers", body=schemas.ConsentBody,
+          responses={200: schemas.DossierChanged}, errors=DOSSIER_CHANGE,
+          path_parameters={**DOSSIER_PATH, "partner": "kind_en_gezin or lop"})
+    def set_consent(self, request, dossier_id, partner):
+        caller = self._caller(request)
+        body = web.validated_body(request, schemas.ConsentBody())
+        method = "give_consent" if body["given"] else "withdraw_consent"
+        result = getattr(self.registration, method)(dossier_id, payloads.consent(partner, body, caller),
+                                                    payloads.actor(caller))
+        return json_response(200, result)
+
+    @http("POST", "/dossiers/<id:dossier_id>/requests/<id:request_id>/cancellation", summary="Cancel a request",
+          tag="dossiers", body=schemas.CancellationBody, responses={200: schemas.DossierChanged},
+          errors=DOSSIER_CHANGE, path_parameters=REQUEST_PATH,
+          description="The helpdesk must give a reason; the parent is told.")
+    def cancel_request(self, request, dossier_id, request_id):
+        return self._change("cancel_request", request, dossier_id, schemas.CancellationBody(),
+                            request_id=request_id)
+
+    @http("POST", "/dossiers/<id:dossier_id>/requests/<id:request_id>/urgency",
+          summary="Mark a request urgent (helpdesk)", tag="helpdesk", responses={200: schemas.DossierChanged},
+          errors=DOSSIER_CHANGE, path_parameters=REQUEST_PATH)
+    def mark_urgent(self, request, dossier_id, request_id):
+        caller = self._caller(request)
+        result = self.registration.mark_urgent(dossier_id, {"request_id": request_id}, payloads.actor(caller))
+        return json_response(200, result)
+
+    @http("POST", "/dossiers/<id:dossier_id>/flags", summary="Flag a mistake or an incomplete dossier (helpdesk)",
+          tag="helpdesk", body=schemas.FlagBody, responses={200: schemas.DossierChanged}, errors=DOSSIER_CHANGE,
+          path_parameters=DOSSIER_PATH, description="The parent is emailed.")
+    def flag_dossier(self, request, dossier_id):
+        return self._change("flag_dossier", request, dossier_id, schemas.FlagBody())
