@@ -3,15 +3,26 @@
 Everything here is pure: an event envelope (events.md) in, `Email` values out. An `Email`
 carries its whole template context, so a parked email can be rendered and replayed later
 without the event that caused it.
+
+An email's recipient is the address as the dossier gives it; `deliverable_address` decides
+whether it can be sent, so an email to a bad address can be parked (and replayed once the
+dossier is corrected) instead of vanishing.
+
+Restricted dossiers (GDPR art. 18, `snapshot.restricted`): processing is on hold, yet the
+parent still gets the emails about the request's legal course (offer, lapse, cancellation,
+start date: processing the parent asked for) and every email telling them what the helpdesk
+did (P3, P18; GDPR art. 18(3) wants the parent told when the restriction is lifted). Nothing
+else: a consent confirmation for the parent's own change would describe transfers that the
+restriction has stopped.
 """
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Mapping
 from urllib.parse import urlencode
 
 from notification.confirmation import confirmation_code
-from notification.reminders import DueReminder
+from notification.reminders import DueReminder, RequestProjection
 
 LANGUAGES = ("nl", "fr", "en")
 DEFAULT_LANGUAGE = "nl"
@@ -39,6 +50,13 @@ class UndeliverableEmail(Exception):
         self.reason = reason
 
 
+# The request's legal course: sent whatever the dossier's restriction.
+LEGAL_COURSE = frozenset({
+    Kind.OFFER_RECEIVED, Kind.OFFER_LAPSED, Kind.REQUEST_CANCELLED_BY_HELPDESK,
+    Kind.START_DATE_NEAR, Kind.START_DATE_PASSED,
+})
+
+
 @dataclass(frozen=True)
 class Site:
     """Deployment facts every email refers to."""
@@ -52,79 +70,103 @@ class Site:
 @dataclass(frozen=True)
 class Email:
     kind: Kind
-    recipient: str
+    recipient: str | None  # as the dossier gives it; check with `deliverable_address`
     language: str
     context: Mapping[str, Any]  # JSON-serialisable
+    # "<what caused it>:<kind>", the cause being an event, offer or request id. It holds no
+    # personal data, so operators and logs may show it; every email goes to the applicant.
     idempotency_key: str
     dossier_id: str
 
 
 def emails_for_event(envelope: Mapping, *, site: Site) -> list[Email]:
-    """The emails a registration event causes; [] for events that promise the parent nothing."""
+    """The emails a registration event causes; [] for events that promise the parent nothing
+    (and for what a restricted dossier does not get, see the module docstring)."""
     data = envelope["data"]
-    event_type = envelope["type"].removeprefix("registration.")
-    if event_type == "dossier_registered":
-        kind, extra = Kind.DOSSIER_REGISTERED, _registered_context(data["dossier"], site)
-    elif event_type == "dossier_updated" and data["changed_by"]["role"] == "helpdesk":
-        kind, extra = Kind.DOSSIER_CHANGED_BY_HELPDESK, {
-            "changed_sections": list(data["changed_sections"]),
-            "changed_at": envelope["occurred_at"],
-        }
-    elif event_type == "request_cancelled" and data["cancelled_by"]["role"] == "helpdesk":
-        kind, extra = Kind.REQUEST_CANCELLED_BY_HELPDESK, {
-            **_request_context(data["dossier"], data["request_id"]),
-            "reason": data["reason"],
-        }
-    elif event_type == "dossier_flagged":
-        kind, extra = Kind.DOSSIER_FLAGGED, {"flag": data["flag"], "message": data["message"]}
-    elif event_type == "consent_given":
-        kind, extra = Kind.CONSENT_GIVEN, {
-            "partner": data["partner"], "at": envelope["occurred_at"],
-        }
-    elif event_type == "consent_withdrawn":
-        kind, extra = Kind.CONSENT_WITHDRAWN, {
-            "partner": data["partner"], "at": envelope["occurred_at"],
-        }
-    else:
+    if "dossier" not in data:  # dossier_erased
+        return []
+    caused = _kind_and_context(envelope["type"].removeprefix("registration."), envelope, site)
+    if caused is None:
+        return []
+    kind, extra, by_helpdesk = caused
+    if data["dossier"]["restricted"] and not sent_while_restricted(kind, by_helpdesk):
         return []
     return [_email(kind, data["dossier"], envelope["id"], extra, site)]
 
 
-def offer_email(kind: Kind, dossier_snapshot: Mapping, offer: Mapping, *, site: Site) -> Email:
-    """offer_received / offer_lapsed; offer = {offer_id, request_id, facility_id,
-    facility_name, answer_deadline (ISO date or UTC datetime)}. Keyed on the offer id: one
-    offer causes each of these emails at most once, whichever event carries it."""
+def sent_while_restricted(kind: Kind, by_helpdesk: bool) -> bool:
+    return kind in LEGAL_COURSE or by_helpdesk
+
+
+# P18: the parent hears of every change the helpdesk makes, whichever event carries it.
+_CHANGED_SECTIONS = {"child_added": ["children"], "facilities_changed": ["facilities"]}
+
+
+def _kind_and_context(event_type: str, envelope: Mapping, site: Site):
+    """(kind, template context, caused by the helpdesk) or None."""
+    data = envelope["data"]
+    dossier = data["dossier"]
+    if event_type == "dossier_registered":
+        return Kind.DOSSIER_REGISTERED, _registered_context(dossier, site), False
+    if event_type == "dossier_updated" or event_type in _CHANGED_SECTIONS:
+        if not _by_helpdesk(data["changed_by"]):
+            return None
+        sections = data.get("changed_sections") or _CHANGED_SECTIONS[event_type]
+        return Kind.DOSSIER_CHANGED_BY_HELPDESK, {
+            "changed_sections": list(sections), "changed_at": envelope["occurred_at"],
+        }, True
+    if event_type == "request_cancelled":
+        if not _by_helpdesk(data["cancelled_by"]):
+            return None
+        return Kind.REQUEST_CANCELLED_BY_HELPDESK, {
+            **_request_context(dossier, data["request_id"]), "reason": data["reason"],
+        }, True
+    if event_type == "dossier_flagged":
+        return Kind.DOSSIER_FLAGGED, {
+            "flag": data["flag"], "message": data["message"],
+        }, _by_helpdesk(data["flagged_by"])
+    if event_type in ("consent_given", "consent_withdrawn"):
+        # A consent changed by the helpdesk keeps its consent email, which says who did it.
+        by_helpdesk = _by_helpdesk(data["changed_by"])
+        return Kind(event_type), {
+            "partner": data["partner"], "at": envelope["occurred_at"],
+            "recorded_by_helpdesk": by_helpdesk,
+        }, by_helpdesk
+    return None
+
+
+def _by_helpdesk(actor: Mapping) -> bool:
+    return actor["role"] == "helpdesk"
+
+
+def offer_email(kind: Kind, request: RequestProjection, offer: Mapping, *, site: Site) -> Email:
+    """offer_received / offer_lapsed for the projected request the offer is for; offer =
+    {offer_id, facility_name, answer_deadline (ISO date or UTC datetime)}. Keyed on the offer
+    id: one offer causes each of these emails at most once, whichever event carries it."""
     if kind not in (Kind.OFFER_RECEIVED, Kind.OFFER_LAPSED):
         raise ValueError(f"not an offer email: {kind}")
     extra = {
-        **_request_context(dossier_snapshot, offer["request_id"]),
         "offer_id": offer["offer_id"],
         "facility_name": offer["facility_name"],
         "answer_deadline": offer["answer_deadline"],
     }
-    return _email(kind, dossier_snapshot, offer["offer_id"], extra, site)
+    return _projected_email(kind, request, offer["offer_id"], extra, site)
 
 
 def reminder_email(due: DueReminder, *, site: Site) -> Email:
     """The email for a due start-date reminder; keyed on the request (once per request)."""
     projection = due.projection
-    recipient = deliverable_address(projection.recipient)
-    kind = Kind(due.kind)
-    context = {
-        **_site_context(site),
-        "dossier_id": projection.dossier_id,
-        "first_name": projection.applicant_first_name,
-        "child_first_name": projection.child_first_name,
-        "desired_start_date": projection.desired_start_date.isoformat(),
-    }
-    return Email(
-        kind=kind,
-        recipient=recipient,
-        language=_language(projection.language),
-        context=context,
-        idempotency_key=f"{projection.request_id}:{kind}:{recipient}",
-        dossier_id=projection.dossier_id,
-    )
+    return _projected_email(Kind(due.kind), projection, projection.request_id, {}, site)
+
+
+def readdressed(email: Email, recipient: str, *, site: Site) -> Email:
+    """The same email to the dossier's corrected address (replaying a parked email). A
+    confirmation code is bound to the address, so the registration email gets a new one."""
+    email = replace(email, recipient=recipient)
+    if email.kind is not Kind.DOSSIER_REGISTERED:
+        return email
+    code = confirmation_code(site.confirmation_secret, email.dossier_id, recipient)
+    return replace(email, context={**email.context, **_confirmation(email.dossier_id, code, site)})
 
 
 # A pragmatic subset of RFC 5321: ASCII dot-atom local part and a dotted domain. Anything
@@ -146,7 +188,6 @@ def deliverable_address(address: str | None) -> str:
 
 
 def _email(kind: Kind, dossier: Mapping, source_id: str, extra: Mapping, site: Site) -> Email:
-    recipient = deliverable_address(dossier["applicant"].get("email"))
     context = {
         **_site_context(site),
         "dossier_id": dossier["id"],
@@ -155,12 +196,36 @@ def _email(kind: Kind, dossier: Mapping, source_id: str, extra: Mapping, site: S
     }
     return Email(
         kind=kind,
-        recipient=recipient,
+        recipient=_trimmed(dossier["applicant"].get("email")),
         language=_language(dossier.get("preferred_language")),
         context=context,
-        idempotency_key=f"{source_id}:{kind}:{recipient}",
+        idempotency_key=f"{source_id}:{kind}",
         dossier_id=dossier["id"],
     )
+
+
+def _projected_email(kind: Kind, projection: RequestProjection, source_id: str, extra: Mapping,
+                     site: Site) -> Email:
+    context = {
+        **_site_context(site),
+        "dossier_id": projection.dossier_id,
+        "first_name": projection.applicant_first_name,
+        "child_first_name": projection.child_first_name,
+        "desired_start_date": projection.desired_start_date.isoformat(),
+        **extra,
+    }
+    return Email(
+        kind=kind,
+        recipient=_trimmed(projection.recipient),
+        language=_language(projection.language),
+        context=context,
+        idempotency_key=f"{source_id}:{kind}",
+        dossier_id=projection.dossier_id,
+    )
+
+
+def _trimmed(address: str | None) -> str | None:
+    return address.strip() if isinstance(address, str) else None
 
 
 def _language(preferred: str | None) -> str:
@@ -171,15 +236,22 @@ def _site_context(site: Site) -> dict:
     return {"portal_url": site.portal_url, "helpdesk_email": site.helpdesk_email}
 
 
+def _confirmation(dossier_id: str, code: str, site: Site) -> dict:
+    return {
+        "confirmation_code": code,
+        "confirmation_url": _with_query(site.confirm_email_url,
+                                        {"dossier": dossier_id, "code": code}),
+    }
+
+
 def _registered_context(dossier: Mapping, site: Site) -> dict:
-    address = deliverable_address(dossier["applicant"].get("email"))
+    # An undeliverable address still gets its code: the email is parked, not lost, and
+    # `readdressed` issues a new code for the corrected address.
+    address = _trimmed(dossier["applicant"].get("email")) or ""
     code = confirmation_code(site.confirmation_secret, dossier["id"], address)
     children = {child["id"]: child for child in dossier["children"]}
     return {
-        "confirmation_code": code,
-        "confirmation_url": _with_query(
-            site.confirm_email_url, {"dossier": dossier["id"], "code": code}
-        ),
+        **_confirmation(dossier["id"], code, site),
         "requests": [
             {
                 "child_first_name": children[request["child_id"]]["first_name"],

@@ -24,7 +24,8 @@ PARTNER_NAMES = {
 # Said of a child whose first name is not known yet (an expected baby).
 YOUR_CHILD = {"nl": "je kind", "fr": "votre enfant", "en": "your child"}
 
-# Sections of a dossier a helpdesk change can touch (registration's `changed_sections`).
+# Sections of a dossier a helpdesk change can touch: registration's `changed_sections`, plus
+# "facilities" for its facilities_changed event.
 SECTION_LABELS = {
     "contact": {"nl": "je contactgegevens", "fr": "vos coordonnées",
                 "en": "your contact details"},
@@ -36,6 +37,12 @@ SECTION_LABELS = {
                   "fr": "votre situation familiale et les données utilisées pour les règles "
                         "de priorité",
                   "en": "your family situation and the details used for the priority rules"},
+    "facilities": {"nl": "de opvanglocaties die je koos voor je opvangvraag",
+                   "fr": "les lieux d'accueil choisis pour votre demande d'accueil",
+                   "en": "the childcare facilities chosen for your childcare request"},
+    "restriction": {"nl": "de beperking van de verwerking van je gegevens",
+                    "fr": "la limitation du traitement de vos données",
+                    "en": "the restriction of the processing of your data"},
 }
 # A section registration adds later still gets an honest, if vaguer, label.
 OTHER_SECTION = {"nl": "andere gegevens in je dossier",

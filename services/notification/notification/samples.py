@@ -75,13 +75,12 @@ def _event_data(kind: Kind, language: str) -> tuple[str, dict]:
         Kind.DOSSIER_FLAGGED: ("dossier_flagged", {
             "flag": "incomplete", "flagged_by": _HELPDESK,
             "message": _FLAG_MESSAGES[language]}),
-        Kind.CONSENT_GIVEN: ("consent_given", {"partner": "kind_en_gezin"}),
-        Kind.CONSENT_WITHDRAWN: ("consent_withdrawn", {"partner": "lop"}),
+        Kind.CONSENT_GIVEN: ("consent_given", {"partner": "kind_en_gezin", "changed_by": _PARENT}),
+        Kind.CONSENT_WITHDRAWN: ("consent_withdrawn", {"partner": "lop", "changed_by": _PARENT}),
     }[kind]
 
 
-_OFFER = {"offer_id": "off-0099", "request_id": "req-1", "facility_id": "fac-0007",
-          "facility_name": "Kinderdagverblijf De Speelvogel",
+_OFFER = {"offer_id": "off-0099", "facility_name": "Kinderdagverblijf De Speelvogel",
           "answer_deadline": "2026-03-24T22:59:00+00:00"}
 
 
@@ -98,10 +97,11 @@ def sample_envelope(kind: Kind, language: str) -> dict:
 
 
 def sample_email(kind: Kind, language: str) -> Email:
-    if kind in (Kind.OFFER_RECEIVED, Kind.OFFER_LAPSED):
-        return offer_email(kind, sample_snapshot(language), _OFFER, site=SAMPLE_SITE)
-    if kind in (Kind.START_DATE_NEAR, Kind.START_DATE_PASSED):
+    if kind in (Kind.OFFER_RECEIVED, Kind.OFFER_LAPSED, Kind.START_DATE_NEAR,
+                Kind.START_DATE_PASSED):
         [projection] = projections_from_snapshot(sample_snapshot(language), previous={})
+        if kind in (Kind.OFFER_RECEIVED, Kind.OFFER_LAPSED):
+            return offer_email(kind, projection, _OFFER, site=SAMPLE_SITE)
         return reminder_email(DueReminder(Reminder(kind), projection), site=SAMPLE_SITE)
     [email] = emails_for_event(sample_envelope(kind, language), site=SAMPLE_SITE)
     return email

@@ -23,10 +23,15 @@ def test_the_fixture_events_satisfy_the_contract_too(snapshot, envelope):
                    cancelled_by={"role": "helpdesk", "actor_id": "s-1"}, reason=None))
     parse(envelope("dossier_updated", snapshot, changed_by={"role": "helpdesk", "actor_id": None},
                    changed_sections=["contact", "partner"]))
+    parse(envelope("child_added", snapshot, changed_by={"role": "helpdesk", "actor_id": "s-1"},
+                   child_id="chi-1", request_id="req-1"))
+    parse(envelope("facilities_changed", snapshot,
+                   changed_by={"role": "helpdesk", "actor_id": "s-1"}, request_id="req-1"))
 
 
 def test_every_section_registration_reports_has_its_own_label():
-    assert set(i18n.SECTION_LABELS) == set(contract.CHANGED_SECTIONS)
+    # "facilities" is notification's own name for what a facilities_changed event changed.
+    assert set(i18n.SECTION_LABELS) == set(contract.CHANGED_SECTIONS) | {"facilities"}
 
 
 def test_every_consent_partner_and_language_is_covered():

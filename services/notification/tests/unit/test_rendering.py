@@ -200,3 +200,30 @@ def test_preview_cli_prints_subject_and_the_chosen_part(capsys):
     assert '<html lang="fr">' in capsys.readouterr().out
     with pytest.raises(SystemExit):
         preview(["no_such_kind", "nl"])
+
+
+HELPDESK_RECORDED = {"nl": "Een medewerker van de helpdesk registreerde dit voor jou.",
+                     "fr": "C'est un membre du helpdesk qui l'a enregistré pour vous.",
+                     "en": "A member of the helpdesk recorded this for you."}
+
+
+@pytest.mark.parametrize("kind", [Kind.CONSENT_GIVEN, Kind.CONSENT_WITHDRAWN])
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_consent_email_says_when_the_helpdesk_recorded_it(kind, language):
+    email = sample_email(kind, language)
+    by_parent = render(email)
+    by_helpdesk = render(replace(email, context={**email.context, "recorded_by_helpdesk": True}))
+    sentence = HELPDESK_RECORDED[language]
+    # Template wording, not data: the HTML holds it as written.
+    assert sentence not in by_parent.text and sentence not in by_parent.html
+    assert sentence in by_helpdesk.text and sentence in by_helpdesk.html
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_facilities_and_restriction_changes_have_their_own_words(language):
+    email = sample_email(Kind.DOSSIER_CHANGED_BY_HELPDESK, language)
+    rendered = render(replace(email, context={**email.context,
+                                              "changed_sections": ["facilities", "restriction"]}))
+    for section in ("facilities", "restriction"):
+        assert i18n.section_label(section, language) in rendered.text
+    assert i18n.OTHER_SECTION[language] not in rendered.text
