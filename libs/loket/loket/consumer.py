@@ -18,7 +18,7 @@ from nameko.amqp.publish import get_producer
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer
 
-from loket import contracts, topology
+from loket import contracts, observability, topology
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,10 @@ class EventHandler(Consumer):
 
     def handle_message_processed(self, message, result=None, exc_info=None):
         if exc_info is None:
+            observability.count("events_handled_total", self.subscription)
             self.queue_consumer.ack_message(message)
             return
+        observability.count("handler_failures_total", self.subscription)
         error = exc_info[1]
         self._settle_failed(message, error, permanent=isinstance(error, PermanentError))
 
@@ -74,6 +76,7 @@ class EventHandler(Consumer):
         headers = dict(message.headers or {})
         attempt = int(headers.get(ATTEMPT_HEADER, 0))
         if permanent or attempt >= len(self.retry_delays):
+            observability.count("messages_parked_total", self.subscription)
             target = topology.parked_queue_name(self.subscription)
             log.error("parking message %s from %s after %d attempt(s): %s",
                       message.properties.get("message_id"), self.subscription, attempt + 1,

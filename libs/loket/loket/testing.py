@@ -193,3 +193,10 @@ class TcpProxy:
     def close(self):
         self.cut()
         self._listener.close()
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
