@@ -4,6 +4,7 @@ nameko's own `http` answers an exception with its type and message as plain text
 goes through gateway.errors. Unknown paths and methods get a JSON 404 or 405 too, and every request
 carries a body limit and a correlation id that follows the RPC calls into the services' logs.
 """
+import io
 import re
 import uuid
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ from nameko.web.server import WebServer, WsgiApp
 from werkzeug.routing import BaseConverter, Map
 from werkzeug.wrappers import Request
 
-from gateway.errors import PayloadTooLarge, error_response
+from gateway.errors import CLIENT_ERRORS, PayloadTooLarge, error_response
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 IDENTIFIER_PATTERN = r"[A-Za-z0-9_-]{1,64}"
@@ -74,22 +75,47 @@ class JsonWebServer(WebServer):
         return {"correlation_id": given if _CORRELATION_ID.match(given) else str(uuid.uuid4())}
 
 
+def _buffer_chunked_body(environ, limit: int) -> None:
+    """Read a chunked body (eventlet de-chunks it) up to `limit` bytes and present it as an ordinary one:
+    werkzeug would otherwise see no body at all, or silently cut it at the limit."""
+    stream, data = environ["wsgi.input"], b""
+    while len(data) <= limit:
+        chunk = stream.read(limit + 1 - len(data))
+        if not chunk:
+            break
+        data += chunk
+    if len(data) > limit:
+        raise PayloadTooLarge()
+    environ["wsgi.input"] = io.BytesIO(data)
+    environ["CONTENT_LENGTH"] = str(len(data))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+
+
 class HttpEntrypoint(HttpRequestHandler):
     server = JsonWebServer()
 
     def __init__(self, method, url, route: Route, **kwargs):
         self.route = route
+        kwargs.setdefault("expected_exceptions", CLIENT_ERRORS)  # logged as warnings, not as faults
         super().__init__(method, url, **kwargs)
 
     def handle_request(self, request: Request):
-        limit = int(self.container.config.get("GATEWAY_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
-        if request.content_length is not None and request.content_length > limit:
-            return error_response(PayloadTooLarge())
-        request.max_content_length = limit  # also bounds a chunked body while it is read
-        response = super().handle_request(request)
+        try:
+            self._check_body_size(request)
+        except PayloadTooLarge as exc:
+            response = error_response(exc)  # answered before any worker reads it
+        else:
+            response = super().handle_request(request)
         response.headers.setdefault("Cache-Control", "no-store")  # dossiers hold personal data
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
+
+    def _check_body_size(self, request: Request) -> None:
+        limit = int(self.container.config.get("GATEWAY_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+        if request.content_length is not None and request.content_length > limit:
+            raise PayloadTooLarge()
+        if request.content_length is None and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+            _buffer_chunked_body(request.environ, limit)
 
     def response_from_exception(self, exc):
         return error_response(exc)

@@ -49,6 +49,10 @@ _STATUS = [
 ]
 
 
+CLIENT_ERRORS = (InvalidInput, ValidationError, InvalidAccount, PasswordRejected, HTTPException,
+                 *(error_class for error_class, status, _, _ in _STATUS if status < 500))
+
+
 def _invalid(errors):
     return json_response(400, {"error": "invalid_input", "message": "The input is not valid.", "errors": errors})
 

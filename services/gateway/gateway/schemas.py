@@ -153,6 +153,32 @@ class DossierChanged(Schema):
     dossier = fields.Nested(SnapshotSchema, required=True)
 
 
+class RestrictionBody(Body):
+    restricted = fields.Boolean(required=True, truthy={True}, falsy={False})
+
+
+class OwnDossiers(Schema):
+    dossier_ids = fields.List(fields.String(), required=True)
+
+
+class AccessLogEntry(Schema):
+    at = fields.String(required=True, metadata={"format": "date-time"})
+    role = fields.String(required=True)
+    actor_id = fields.String(required=True, allow_none=True)
+    operation = fields.String(required=True)
+    outcome = fields.String(required=True)
+
+
+class AccessLog(Schema):
+    entries = fields.List(fields.Nested(AccessLogEntry), required=True)
+
+
+class PersonalDataExport(Schema):
+    """Everything the registration service holds about the dossier (GDPR access and portability)."""
+    dossier = fields.Nested(DossierView, required=True)
+    access_log = fields.List(fields.Nested(AccessLogEntry), required=True)
+
+
 class Error(Schema):
     error = fields.String(required=True)
     message = fields.String(required=True)

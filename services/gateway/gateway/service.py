@@ -169,6 +169,14 @@ class GatewayService:
         result = self.registration.register_dossier(payloads.registration(body, caller), payloads.actor(caller))
         return json_response(201, result, headers={"Location": f"/dossiers/{result['dossier']['id']}"})
 
+    @http("GET", "/dossiers", summary="The logged-in parent's own dossiers", tag="dossiers",
+          responses={200: schemas.OwnDossiers}, errors=(401, 403, 503),
+          description="Ids only; read each with GET /dossiers/{dossier_id}. For parents: staff reach "
+                      "dossiers by id.")
+    def list_own_dossiers(self, request):
+        caller = self._caller(request)
+        return json_response(200, {"dossier_ids": self.registration.list_own_dossiers(payloads.actor(caller))})
+
     @http("GET", "/dossiers/<id:dossier_id>", summary="View a dossier", tag="dossiers",
           responses={200: schemas.DossierView}, errors=DOSSIER_READ, path_parameters=DOSSIER_PATH,
           description="404 also when the dossier exists but the caller may not read it.")
@@ -236,3 +244,27 @@ class GatewayService:
           path_parameters=DOSSIER_PATH, description="The parent is emailed.")
     def flag_dossier(self, request, dossier_id):
         return self._change("flag_dossier", request, dossier_id, schemas.FlagBody())
+
+    @http("PUT", "/dossiers/<id:dossier_id>/restriction", summary="Restrict or resume processing (GDPR art. 18)",
+          tag="privacy", body=schemas.RestrictionBody, responses={200: schemas.DossierChanged},
+          errors=DOSSIER_CHANGE, path_parameters=DOSSIER_PATH,
+          description="While restricted the dossier is kept but not ranked or exported.")
+    def set_restriction(self, request, dossier_id):
+        return self._change("set_restriction", request, dossier_id, schemas.RestrictionBody())
+
+    @http("GET", "/dossiers/<id:dossier_id>/access-log", summary="Who read or changed the dossier, and when",
+          tag="privacy", responses={200: schemas.AccessLog}, errors=DOSSIER_READ, path_parameters=DOSSIER_PATH)
+    def access_log(self, request, dossier_id):
+        caller = self._caller(request)
+        with errors.dossier_read(caller):
+            entries = self.registration.access_log(dossier_id, payloads.actor(caller))
+        return json_response(200, {"entries": entries})
+
+    @http("GET", "/dossiers/<id:dossier_id>/export", summary="All personal data of the dossier, machine-readable",
+          tag="privacy", responses={200: schemas.PersonalDataExport}, errors=DOSSIER_READ,
+          path_parameters=DOSSIER_PATH, description="GDPR access and portability (P23).")
+    def export_personal_data(self, request, dossier_id):
+        caller = self._caller(request)
+        with errors.dossier_read(caller):
+            export = self.registration.export_personal_data(dossier_id, payloads.actor(caller))
+        return json_response(200, export)

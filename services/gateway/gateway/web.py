@@ -3,21 +3,16 @@ import ipaddress
 import json
 
 from marshmallow import Schema
-from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
 from gateway.accounts import NotAuthenticated
-from gateway.errors import MalformedBody, PayloadTooLarge
+from gateway.errors import MalformedBody
 
 
 def json_body(request: Request) -> dict:
-    """The body as a JSON object; MalformedBody for anything else, PayloadTooLarge past the limit."""
+    """The body as a JSON object, or MalformedBody. (The entrypoint refused an oversized body already.)"""
     try:
-        raw = request.get_data(cache=True)
-    except RequestEntityTooLarge:
-        raise PayloadTooLarge() from None
-    try:
-        body = json.loads(raw)
+        body = json.loads(request.get_data(cache=True))
     except (UnicodeDecodeError, ValueError):
         raise MalformedBody() from None
     if not isinstance(body, dict):

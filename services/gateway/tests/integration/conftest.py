@@ -1,18 +1,21 @@
 """The gateway and the registration service in real nameko containers on the real broker; the tests
 talk HTTP to the gateway's real werkzeug/eventlet server with `requests`."""
 import uuid
+from datetime import date
 from pathlib import Path
 
 import pytest
 import requests
 from sqlalchemy import create_engine, text
 
+from gateway.admin import create_staff
 from gateway.entrypoints import HttpEntrypoint
 from gateway.service import GatewayService
 from loket.crypto import Keyring
 from loket.db import normalise_url
 from loket.migrations import upgrade
 from loket.testing import PG_ADMIN_URL
+from registration.samples import sample_registration
 from registration.service import RegistrationService
 
 SERVICES = Path(__file__).resolve().parents[3]
@@ -30,6 +33,17 @@ def bound_address(container) -> str:
             host, port = entrypoint.server._sock.getsockname()[:2]
             return f"http://{host}:{port}"
     raise LookupError("the container has no HTTP entrypoint")
+
+
+@pytest.fixture
+def dossier_body():
+    """A valid registration body, relative to today; keyword arguments replace top-level parts."""
+    def body(n=1, **changes):
+        payload = sample_registration(date.today(), n)
+        del payload["registered_by"]  # the gateway says who registers: the caller
+        payload.update(changes)
+        return payload
+    return body
 
 
 @pytest.fixture
@@ -72,8 +86,25 @@ def start_services(container_factory, amqp_uri):
 
 
 @pytest.fixture
-def api(start_services, database_urls):
-    return Api(start_services(database_urls))
+def api_on(start_services):
+    """Start both services on the given databases: the gateway's Api."""
+    return lambda urls, **gateway_overrides: Api(start_services(urls, **gateway_overrides))
+
+
+@pytest.fixture
+def api(api_on, database_urls):
+    return api_on(database_urls)
+
+
+@pytest.fixture
+def staff(api, database_urls):
+    """Create a staff account as the admin command does and log it in: its session token."""
+    def create(role, email=None, facility_ids=(), organisation_id=None):
+        email = email or f"{role}-{uuid.uuid4().hex[:8]}@loket.example"
+        create_staff({"DATABASE_URL": database_urls["gateway"], **CHEAP_ARGON2}, email, role, facility_ids,
+                     organisation_id, PASSWORD)
+        return api.log_in(email)
+    return create
 
 
 class Api:

@@ -1,21 +1,11 @@
 """A parent's way through the HTTP API, end to end through the registration service."""
-from datetime import date
-
-from registration.samples import sample_registration
 
 
-def registration_body(n=1, **changes):
-    payload = sample_registration(date.today(), n)
-    del payload["registered_by"]  # the gateway says who registers: the caller
-    payload.update(changes)
-    return payload
-
-
-def test_sign_up_confirm_log_in_register_view_edit_log_out(api):
+def test_sign_up_confirm_log_in_register_view_edit_log_out(api, dossier_body):
     token = api.parent("an.peeters@example.org")
     assert api.get("/account", token).json()["role"] == "parent"
 
-    registered = api.post("/dossiers", token, json=registration_body())
+    registered = api.post("/dossiers", token, json=dossier_body())
     assert registered.status_code == 201, registered.text
     dossier = registered.json()["dossier"]
     assert registered.headers["Location"] == f"/dossiers/{dossier['id']}"
@@ -42,6 +32,22 @@ def test_sign_up_confirm_log_in_register_view_edit_log_out(api):
     withdrawn = api.put(f"/dossiers/{dossier['id']}/consents/lop", token,
                         json={"given": False, "policy_version": "2024-05"})
     assert withdrawn.json()["dossier"]["consents"]["lop"]["given"] is False
+
+    child = dossier_body(2)["children"][0]
+    added = api.post(f"/dossiers/{dossier['id']}/children", token, json=child)
+    assert added.status_code == 201, added.text
+    assert len(added.json()["dossier"]["children"]) == 2
+    cancelled = api.post(f"/dossiers/{dossier['id']}/requests/{added.json()['request_id']}/cancellation", token,
+                         json={})
+    assert cancelled.status_code == 200, cancelled.text
+    assert [r["status"] for r in cancelled.json()["dossier"]["requests"]] == ["active", "cancelled"]
+    again = api.post(f"/dossiers/{dossier['id']}/requests/{added.json()['request_id']}/cancellation", token, json={})
+    assert again.status_code == 409
+
+    assert api.get("/dossiers", token).json() == {"dossier_ids": [dossier["id"]]}
+    log = api.get(f"/dossiers/{dossier['id']}/access-log", token).json()["entries"]
+    assert {(entry["role"], entry["operation"]) for entry in log} >= {("parent", "register_dossier"),
+                                                                      ("parent", "update_contact")}
 
     logged_out = api.delete("/sessions/current", token)
     assert logged_out.status_code == 204
