@@ -7,7 +7,7 @@ Dates are compared in Brussels local time: a parent's "today" is not UTC's.
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Protocol
 from zoneinfo import ZoneInfo
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -25,7 +25,7 @@ class RequestProjection:
     desired_start_date: date
     status: str  # "active" | "enrolled" | "cancelled" | "expired"
     language: str
-    recipient: str
+    recipient: str | None  # as the dossier gives it
     near_sent: bool
     passed_sent: bool
     applicant_first_name: str
@@ -107,11 +107,17 @@ def mark_sent(projection: RequestProjection, kind: Reminder) -> RequestProjectio
     return replace(projection, passed_sent=True)
 
 
+class SentFlags(Protocol):
+    near_sent: bool
+    passed_sent: bool
+
+
 def projections_from_snapshot(
-    snapshot: Mapping, previous: Mapping[str, RequestProjection]
+    snapshot: Mapping, previous: Mapping[str, SentFlags]
 ) -> list[RequestProjection]:
     """One projection per request in a dossier snapshot (events.md SNAPSHOT); `previous`
-    (by request id) carries the sent flags over, so a refreshed projection never resends."""
+    (by request id: earlier projections or stored rows) carries the sent flags over, so a
+    refreshed projection never resends."""
     children = {child["id"]: child for child in snapshot["children"]}
     projections = []
     for request in snapshot["requests"]:

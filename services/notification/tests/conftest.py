@@ -34,3 +34,19 @@ def envelope():
             "data": {"dossier": dossier, **data},
         }
     return make
+
+
+@pytest.fixture
+def db(tmp_path):
+    """The service's tables on a SQLite file, as loket.db configures it: a DatabaseAccess."""
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from loket.db import DatabaseAccess, create_db_engine
+    from loket.tables import platform_metadata
+    from notification.models import metadata
+
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'notification.sqlite'}")
+    metadata.create_all(engine)
+    platform_metadata.create_all(engine)
+    yield DatabaseAccess(engine, sessionmaker(engine, class_=Session, expire_on_commit=False))
+    engine.dispose()

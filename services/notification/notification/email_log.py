@@ -1,0 +1,175 @@
+"""The email log, which is also the outgoing-mail queue.
+
+    queued --send--> sent
+       |  \\--transient failure--> queued again, later (bounded exponential backoff)
+       \\--permanent failure, attempts used up, undeliverable address--> parked --replay--> queued
+
+Exactly once: an email is inserted once per idempotency key, in the transaction that applies
+its cause (the inbox claim of its event, or the reminder flag of its request). Around the SMTP
+conversation the row is claimed (attempts + 1, `next_attempt_at` pushed a lease ahead) in one
+committed transaction and marked sent in the next. A crash in between leaves the row queued; it
+is sent again once the lease has run out, with the same Message-ID (derived from the key), so
+the worst case is a duplicate the parent's mail client can recognise, never a lost email.
+
+Every function takes the caller's session; nothing here commits.
+"""
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from loket.errors import Conflict, NotFound
+from notification.delivery import Failure, describe
+from notification.emails import (
+    Email, Kind, Site, UndeliverableEmail, deliverable_address, readdressed,
+)
+from notification.models import EmailLogEntry, as_utc
+
+RETENTION_YEARS = 5  # P15
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    attempts: int  # including the one now being made
+    email: Email
+
+
+def queue(session: Session, email: Email, *, event_id: str | None, now: datetime,
+          wall_now: datetime) -> EmailLogEntry | None:
+    """Log the email as queued, or as parked at once when its address cannot be sent to.
+    None when an email with this idempotency key was logged before."""
+    if session.scalar(select(EmailLogEntry.id)
+                      .where(EmailLogEntry.idempotency_key == email.idempotency_key)) is not None:
+        return None
+    entry = EmailLogEntry(
+        idempotency_key=email.idempotency_key, dossier_id=email.dossier_id, event_id=event_id,
+        kind=str(email.kind), language=email.language, recipient=email.recipient,
+        status="queued", attempts=0, next_attempt_at=wall_now, context=dict(email.context),
+        created_at=now)
+    try:
+        entry.recipient = deliverable_address(email.recipient)
+    except UndeliverableEmail as problem:
+        entry.status, entry.next_attempt_at, entry.last_error = "parked", None, describe(problem)
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def claim_due(session: Session, wall_now: datetime, lease_seconds: float,
+              limit: int) -> list[Claimed]:
+    """Take up to `limit` queued emails whose time has come, for one delivery attempt each.
+    Other senders skip them until the lease runs out (PostgreSQL: SKIP LOCKED; SQLite
+    serialises writers anyway)."""
+    entries = session.scalars(
+        select(EmailLogEntry)
+        .where(EmailLogEntry.status == "queued", EmailLogEntry.next_attempt_at <= wall_now)
+        .order_by(EmailLogEntry.next_attempt_at, EmailLogEntry.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    lease_until = wall_now + timedelta(seconds=lease_seconds)
+    claimed = []
+    for entry in entries:
+        entry.attempts += 1
+        entry.next_attempt_at = lease_until
+        claimed.append(Claimed(entry.id, entry.attempts, _email(entry)))
+    return claimed
+
+
+def mark_sent(session: Session, email_id: int, message_id: str, now: datetime) -> None:
+    # The context is what rendering needed; once sent, the log keeps only who, what and when.
+    session.execute(update(EmailLogEntry).where(EmailLogEntry.id == email_id).values(
+        status="sent", sent_at=now, next_attempt_at=None, last_error=None, context=None,
+        message_id=message_id))
+
+
+def mark_failed(session: Session, email_id: int, failure: Failure, wall_now: datetime,
+                message_id: str | None) -> str:
+    """Schedule the next attempt or park; returns the new status."""
+    if failure.retry_in is None:
+        status, next_attempt_at = "parked", None
+    else:
+        status, next_attempt_at = "queued", wall_now + timedelta(seconds=failure.retry_in)
+    session.execute(update(EmailLogEntry).where(EmailLogEntry.id == email_id).values(
+        status=status, next_attempt_at=next_attempt_at, last_error=failure.reason,
+        message_id=message_id))
+    return status
+
+
+def parked(session: Session) -> list[dict]:
+    """Parked emails for operators: ids, kind and reason; no addresses, no content."""
+    entries = session.scalars(select(EmailLogEntry).where(EmailLogEntry.status == "parked")
+                              .order_by(EmailLogEntry.created_at, EmailLogEntry.id))
+    return [_summary(entry) for entry in entries]
+
+
+def replay(session: Session, idempotency_key: str, *,
+           current_recipient: Callable[[str], str | None], site: Site, wall_now: datetime) -> dict:
+    """Queue a parked email again with a fresh attempt budget, addressed to the dossier's
+    current address (`current_recipient(dossier_id)`, None when unknown): an operator fixes a
+    bouncing or invalid address by having the dossier corrected, then replays."""
+    entry = session.scalar(select(EmailLogEntry)
+                           .where(EmailLogEntry.idempotency_key == idempotency_key))
+    if entry is None:
+        raise NotFound(f"no email {idempotency_key}")
+    if entry.status != "parked":
+        raise Conflict(f"email {idempotency_key} is {entry.status}, not parked")
+    email = _email(entry)
+    recipient = current_recipient(entry.dossier_id) or entry.recipient
+    try:
+        recipient = deliverable_address(recipient)
+    except UndeliverableEmail as problem:
+        raise Conflict(f"email {idempotency_key}: {problem.reason}; correct the dossier first")
+    if recipient != email.recipient:
+        email = readdressed(email, recipient, site=site)
+    entry.recipient, entry.context = email.recipient, dict(email.context)
+    entry.status, entry.attempts, entry.next_attempt_at = "queued", 0, wall_now
+    return _summary(entry)
+
+
+def for_dossier(session: Session, dossier_id: str) -> list[dict]:
+    """The dossier's email log for the parent's GDPR export: everything the row holds."""
+    entries = session.scalars(select(EmailLogEntry).where(EmailLogEntry.dossier_id == dossier_id)
+                              .order_by(EmailLogEntry.created_at, EmailLogEntry.id))
+    return [{**_summary(entry), "recipient": entry.recipient, "message_id": entry.message_id,
+             "sent_at": _iso(entry.sent_at), "content": entry.context} for entry in entries]
+
+
+def erase(session: Session, dossier_id: str) -> int:
+    return session.execute(delete(EmailLogEntry)
+                           .where(EmailLogEntry.dossier_id == dossier_id)).rowcount
+
+
+def retention_cutoff(now: datetime) -> datetime:
+    """Entries created before this instant are past their 5 years (29 February: 1 March)."""
+    try:
+        return now.replace(year=now.year - RETENTION_YEARS)
+    except ValueError:
+        return now.replace(year=now.year - RETENTION_YEARS, month=3, day=1)
+
+
+def purge_expired(session: Session, now: datetime) -> int:
+    return session.execute(delete(EmailLogEntry)
+                           .where(EmailLogEntry.created_at < retention_cutoff(now))).rowcount
+
+
+def _email(entry: EmailLogEntry) -> Email:
+    return Email(kind=Kind(entry.kind), recipient=entry.recipient, language=entry.language,
+                 context=entry.context, idempotency_key=entry.idempotency_key,
+                 dossier_id=entry.dossier_id)
+
+
+def _summary(entry: EmailLogEntry) -> dict:
+    return {
+        "idempotency_key": entry.idempotency_key, "dossier_id": entry.dossier_id,
+        "event_id": entry.event_id, "kind": entry.kind, "language": entry.language,
+        "status": entry.status, "attempts": entry.attempts, "last_error": entry.last_error,
+        "created_at": _iso(entry.created_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return as_utc(value).isoformat() if value is not None else None

@@ -1,0 +1,62 @@
+"""What the entrypoints do, as plain functions over the caller's session (nothing commits here)."""
+from datetime import datetime
+from typing import Mapping
+
+from sqlalchemy.orm import Session
+
+from loket.contracts.registration import DOSSIER_ERASED
+
+from notification import email_log, projection
+from notification.emails import Site, emails_for_event, reminder_email
+
+
+def apply_registration_event(session: Session, event: Mapping, *, site: Site, now: datetime,
+                             wall_now: datetime) -> int:
+    """Bring the projection up to the event and queue the emails it causes; returns how many
+    were queued. An event older than the projection still sends its emails (a cancellation
+    overtaken by a later change must still reach the parent; the inbox has already made sure
+    this event is handled once), but it does not roll the projection back. Raises
+    UndeliverableEmail when the event is inconsistent (a request missing from its snapshot)."""
+    dossier_id = event["aggregate_id"]
+    if projection.is_erased(session, dossier_id):
+        return 0  # a late event must not bring an erased dossier back
+    if event["type"] == DOSSIER_ERASED:
+        erase_dossier(session, dossier_id, now)
+        return 0
+    emails = emails_for_event(event, site=site)
+    projection.apply_snapshot(session, event["sequence"], event["data"]["dossier"])
+    entries = [email_log.queue(session, email, event_id=event["id"], now=now, wall_now=wall_now)
+               for email in emails]
+    return sum(1 for entry in entries if entry is not None and entry.status == "queued")
+
+
+def queue_due_reminders(session: Session, *, site: Site, now: datetime, wall_now: datetime,
+                        weeks_before: int, limit: int) -> int:
+    """Queue up to `limit` due start-date reminders, each marked sent on its request in the same
+    transaction, so a rescan never queues it again. Returns how many were due."""
+    due = projection.due_reminders(session, now, weeks_before, limit)
+    for reminder in due:
+        email_log.queue(session, reminder_email(reminder, site=site), event_id=None, now=now,
+                        wall_now=wall_now)
+        projection.mark_reminder_sent(session, reminder)
+    return len(due)
+
+
+def erase_dossier(session: Session, dossier_id: str, now: datetime) -> int:
+    """P14/P15/P23: the dossier's email log and projection go; returns the rows deleted."""
+    return email_log.erase(session, dossier_id) + projection.erase(session, dossier_id, now)
+
+
+def personal_data(session: Session, dossier_id: str) -> dict:
+    return {
+        "dossier_id": dossier_id,
+        "projection": projection.export(session, dossier_id),
+        "emails": email_log.for_dossier(session, dossier_id),
+    }
+
+
+def replay_email(session: Session, idempotency_key: str, *, site: Site,
+                 wall_now: datetime) -> dict:
+    return email_log.replay(
+        session, idempotency_key, site=site, wall_now=wall_now,
+        current_recipient=lambda dossier_id: projection.current_recipient(session, dossier_id))

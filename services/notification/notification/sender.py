@@ -1,0 +1,131 @@
+"""The sender: a loop that takes due emails from the log and hands them to the transport.
+
+One loop per service instance, in a managed green thread; a worker that queued an email
+wakes it after its commit, otherwise it looks again every SEND_INTERVAL seconds. Several
+instances may run: each claims its own emails (see email_log). Retries and leases run on the
+wall clock, never on the injected Clock (a clock frozen by a test must not freeze delivery);
+the Date header and the log's sent_at use the injected Clock like every other date.
+"""
+import logging
+import threading
+
+import eventlet
+from nameko.extensions import DependencyProvider
+from sqlalchemy.exc import SQLAlchemyError
+
+from loket.clock import Clock, utcnow
+from loket.db import Database
+from notification import email_log, settings
+from notification.delivery import after_failure
+from notification.rendering import render
+from notification.transport import build_message
+
+log = logging.getLogger(__name__)
+
+
+class Mailer:
+    """One delivery round at a time: claim due emails, send them concurrently, settle each."""
+
+    def __init__(self, db, transport, sender_settings: settings.SenderSettings, clock):
+        self.db = db  # anything with .transaction() (loket.db.DatabaseAccess)
+        self.transport = transport
+        self.settings = sender_settings
+        self.clock = clock
+
+    def send_due(self) -> int:
+        """Make one attempt at up to SEND_BATCH due emails; returns how many were attempted."""
+        with self.db.transaction() as session:
+            claimed = email_log.claim_due(session, utcnow(), self.settings.lease,
+                                          self.settings.batch)
+        pool = eventlet.GreenPool(self.settings.concurrency)
+        for item in claimed:
+            pool.spawn_n(self._deliver, item)
+        pool.waitall()
+        return len(claimed)
+
+    def _deliver(self, claimed: email_log.Claimed) -> None:
+        message_id = None
+        try:
+            email = claimed.email
+            message = build_message(email, render(email), sender=self.settings.sender,
+                                    now=self.clock.now())
+            message_id = message["Message-ID"]
+            self.transport.send(message)
+        except Exception as error:  # whatever fails for one email must not stop the others
+            failure = after_failure(self.settings.policy, claimed.attempts, error)
+            self._settle(email_log.mark_failed, claimed, failure, utcnow(), message_id)
+            log.warning("email %s attempt %d failed (%s): %s", claimed.email.idempotency_key,
+                        claimed.attempts, "parked" if failure.retry_in is None else "retrying",
+                        failure.reason)
+            return
+        self._settle(email_log.mark_sent, claimed, message_id, self.clock.now())
+
+    def _settle(self, mark, claimed, *args) -> None:
+        try:
+            with self.db.transaction() as session:
+                mark(session, claimed.id, *args)
+        except SQLAlchemyError:
+            # The email stays claimed; once its lease runs out it is tried again (a sent one
+            # is then resent with the same Message-ID).
+            log.exception("email %s: outcome not recorded", claimed.email.idempotency_key)
+
+
+class MailSender(DependencyProvider):
+    """nameko dependency running the Mailer loop; workers get it to `wake()` it."""
+
+    def setup(self):
+        dependencies = self.container.dependencies
+        self._database = next(dep for dep in dependencies if isinstance(dep, Database))
+        self._clock = next(dep for dep in dependencies if isinstance(dep, Clock))
+        config = self.container.config
+        self.settings = settings.sender_settings(config)
+        self.transport = settings.transport(config)
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = None
+
+    def start(self):
+        self.mailer = Mailer(self._database.access, self.transport, self.settings,
+                             _LiveClock(self._clock))
+        self._thread = self.container.spawn_managed_thread(self._run, identifier="mail-sender")
+
+    def _run(self):
+        delay = 0.0
+        while not self._stopping.is_set():
+            try:
+                attempted = self.mailer.send_due()
+                delay = 0.0
+            except SQLAlchemyError as error:
+                delay = min(max(delay * 2, 0.5), 10.0)
+                log.warning("mail sender: %s; retrying in %.1fs", type(error).__name__, delay)
+                self._stopping.wait(delay)
+                continue
+            if attempted < self.settings.batch:
+                self._wake.wait(self.settings.interval)
+                self._wake.clear()
+
+    def wake(self):
+        self._wake.set()
+
+    def stop(self):
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.wait()
+
+    def kill(self):
+        self._stopping.set()
+        self._wake.set()
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+class _LiveClock:
+    """The Clock dependency's current clock, also after a test swapped it (set_clock)."""
+
+    def __init__(self, provider: Clock):
+        self._provider = provider
+
+    def now(self):
+        return self._provider.clock.now()

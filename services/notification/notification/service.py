@@ -1,0 +1,125 @@
+"""Notification service entrypoints: every email the parent is promised, exactly once.
+
+Registration events update the projection and queue emails in the transaction of their inbox
+claim; the MailSender loop delivers them (retry, park); a timer queues the start-date
+reminders. Operators: `parked_emails()` / `replay_email(key)` (README).
+"""
+from nameko.dependency_providers import Config
+from nameko.rpc import rpc
+
+from loket.clock import Clock, utcnow
+from loket.consumer import PermanentError, event_handler
+from loket.db import Database
+from loket.erasure import erase_traces, forget_parked, record_receipt
+from loket.errors import InvalidInput
+from loket.inbox import claim
+from loket.logs import LogContext
+from loket.outbox import Outbox
+
+from . import email_log, operations, settings
+from .emails import LANGUAGES, Kind, UndeliverableEmail
+from .rendering import render
+from .samples import sample_email
+from .sender import MailSender
+from .timers import configured_timer
+
+REGISTRATION_EVENTS = "notification.registration_events"
+ERASURE_REQUESTS = "notification.erasure_requests"
+REMINDER_BATCH = 500
+
+
+class NotificationService:
+    name = "notification"
+
+    db = Database()
+    events = Outbox()
+    clock = Clock()
+    mail = MailSender()
+    config = Config()
+    log_context = LogContext()
+
+    # -- events -------------------------------------------------------------------------------------
+    @event_handler(REGISTRATION_EVENTS)
+    def on_registration_event(self, event):
+        try:
+            with self.db.transaction() as session:
+                if not claim(session, REGISTRATION_EVENTS, event):
+                    return
+                queued = operations.apply_registration_event(
+                    session, event, site=settings.site(self.config), now=self.clock.now(),
+                    wall_now=utcnow())
+        except UndeliverableEmail as problem:
+            raise PermanentError(problem.reason) from None
+        if queued:
+            self.mail.wake()
+
+    @event_handler(ERASURE_REQUESTS)
+    def on_erasure_requested(self, event):
+        dossier_id = event["data"]["dossier_id"]
+        with self.db.transaction() as session:
+            if not claim(session, ERASURE_REQUESTS, event):
+                return
+            erased = erase_traces(session, event)
+            erased += operations.erase_dossier(session, dossier_id, self.clock.now())
+            record_receipt(session, self.events, self.name, event, erased)
+        forget_parked(self.config["AMQP_URI"], self.name, dossier_id)
+
+    # -- timers -------------------------------------------------------------------------------------
+    @configured_timer("REMINDER_INTERVAL", 3600)
+    def send_reminders(self):
+        self.queue_reminders()
+
+    @configured_timer("LOG_PURGE_INTERVAL", 86400)
+    def purge_email_log(self):
+        with self.db.transaction() as session:
+            email_log.purge_expired(session, self.clock.now())
+
+    # -- RPC ----------------------------------------------------------------------------------------
+    @rpc
+    def queue_reminders(self):
+        """Queue every start-date reminder due by the service clock; returns how many."""
+        weeks_before = settings.reminder_weeks_before(self.config)
+        site = settings.site(self.config)
+        total = 0
+        while True:
+            with self.db.transaction() as session:
+                due = operations.queue_due_reminders(
+                    session, site=site, now=self.clock.now(), wall_now=utcnow(),
+                    weeks_before=weeks_before, limit=REMINDER_BATCH)
+            total += due
+            if due:
+                self.mail.wake()
+            if due < REMINDER_BATCH:
+                return total
+
+    @rpc
+    def render_preview(self, kind, language):
+        """Any email with sample data, for review: {"subject", "text", "html"}."""
+        errors = {}
+        if kind not in {k.value for k in Kind}:
+            errors["kind"] = [f"one of {sorted(k.value for k in Kind)}"]
+        if language not in LANGUAGES:
+            errors["language"] = [f"one of {list(LANGUAGES)}"]
+        if errors:
+            raise InvalidInput(errors)
+        rendered = render(sample_email(Kind(kind), language))
+        return {"subject": rendered.subject, "text": rendered.text, "html": rendered.html}
+
+    @rpc
+    def personal_data(self, dossier_id):
+        """Everything this service holds about a dossier (GDPR access and portability)."""
+        with self.db.transaction() as session:
+            return operations.personal_data(session, dossier_id)
+
+    @rpc
+    def parked_emails(self):
+        with self.db.transaction() as session:
+            return email_log.parked(session)
+
+    @rpc
+    def replay_email(self, idempotency_key):
+        with self.db.transaction() as session:
+            entry = operations.replay_email(session, idempotency_key,
+                                            site=settings.site(self.config), wall_now=utcnow())
+        self.mail.wake()
+        return entry

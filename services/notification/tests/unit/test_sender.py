@@ -1,0 +1,142 @@
+"""The Mailer against fake transports: sent once, retried with backoff, parked, crash-safe."""
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from loket.clock import ManualClock, utcnow
+from notification import email_log
+from notification.delivery import RetryPolicy
+from notification.emails import Kind
+from notification.models import EmailLogEntry, as_utc
+from notification.rendering import render
+from notification.samples import sample_email
+from notification.sender import Mailer
+from notification.settings import SenderSettings
+from notification.transport import (
+    PermanentMailError, TransientMailError, build_message, message_id,
+)
+
+NOW = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+
+
+class FakeTransport:
+    """Records what it is given; raises the scripted errors first, one per send."""
+
+    def __init__(self, *errors):
+        self.errors = list(errors)
+        self.sent = []
+
+    def send(self, message):
+        if self.errors:
+            raise self.errors.pop(0)
+        self.sent.append(message)
+
+
+def mailer(db, transport, lease=60.0, max_attempts=3, base_delay=0.05):
+    settings = SenderSettings(
+        sender="Loket <noreply@loket.test>", interval=0.1, batch=50, concurrency=4, lease=lease,
+        policy=RetryPolicy(max_attempts=max_attempts, base_delay=base_delay, max_delay=0.2))
+    return Mailer(db, transport, settings, ManualClock(NOW))
+
+
+def queue(db, key="evt-1:dossier_flagged", kind=Kind.DOSSIER_FLAGGED, **changes):
+    email = replace(sample_email(kind, "en"), idempotency_key=key, **changes)
+    with db.transaction() as session:
+        email_log.queue(session, email, event_id="evt-1", now=NOW, wall_now=utcnow())
+    return email
+
+
+def entry(db, key="evt-1:dossier_flagged"):
+    with db.transaction() as session:
+        return session.scalar(select(EmailLogEntry).where(EmailLogEntry.idempotency_key == key))
+
+
+def test_a_queued_email_is_sent_once_and_logged(db):
+    email = queue(db)
+    transport = FakeTransport()
+    sender = mailer(db, transport)
+    assert sender.send_due() == 1
+    assert sender.send_due() == 0
+    [message] = transport.sent
+    assert message["To"] == email.recipient
+    assert message["Message-ID"] == message_id(email.idempotency_key, "loket.test")
+    assert message["Date"] == "Mon, 01 Jun 2026 10:00:00 +0000"  # the service clock
+    logged = entry(db)
+    assert (logged.status, logged.attempts, logged.message_id) == \
+        ("sent", 1, message["Message-ID"])
+    assert as_utc(logged.sent_at) == NOW
+
+
+def test_a_transient_failure_waits_for_its_backoff_then_succeeds(db):
+    queue(db)
+    transport = FakeTransport(TransientMailError("connection failed: ConnectionRefusedError"))
+    sender = mailer(db, transport, base_delay=0.2)
+    assert sender.send_due() == 1
+    assert (entry(db).status, entry(db).last_error) == \
+        ("queued", "TransientMailError: connection failed: ConnectionRefusedError")
+    assert sender.send_due() == 0  # not before its time
+    time.sleep(0.25)
+    assert sender.send_due() == 1
+    assert len(transport.sent) == 1
+    assert (entry(db).status, entry(db).attempts) == ("sent", 2)
+
+
+def test_a_permanent_failure_parks_at_once(db):
+    queue(db)
+    sender = mailer(db, FakeTransport(PermanentMailError("recipient refused", 550)))
+    sender.send_due()
+    time.sleep(0.1)
+    assert sender.send_due() == 0
+    assert (entry(db).status, entry(db).attempts, entry(db).last_error) == \
+        ("parked", 1, "PermanentMailError: recipient refused (SMTP 550)")
+
+
+def test_transient_failures_park_once_the_attempts_are_used_up(db):
+    queue(db)
+    down = TransientMailError("connection failed: TimeoutError")
+    transport = FakeTransport(down, down, down, down)
+    sender = mailer(db, transport, max_attempts=3, base_delay=0.01)
+    for _ in range(10):
+        sender.send_due()
+        time.sleep(0.03)
+    assert (entry(db).status, entry(db).attempts) == ("parked", 3)
+    assert transport.sent == [] and len(transport.errors) == 1
+
+
+def test_an_email_that_does_not_render_is_parked_naming_no_data(db):
+    email = queue(db, kind=Kind.OFFER_RECEIVED, key="off-1:offer_received")
+    with db.transaction() as session:
+        stored = session.scalar(select(EmailLogEntry))
+        stored.context = {k: v for k, v in email.context.items() if k != "facility_name"}
+    mailer(db, FakeTransport()).send_due()
+    logged = entry(db, "off-1:offer_received")
+    assert (logged.status, logged.last_error) == ("parked", "UndefinedError")
+
+
+def test_a_crash_during_the_smtp_conversation_resends_with_the_same_message_id(db):
+    queue(db)
+    transport = FakeTransport()
+    sender = mailer(db, transport, lease=0.2)
+    # A sender claimed the email and the server took it; then that process died before the
+    # log said "sent".
+    with db.transaction() as session:
+        [claimed] = email_log.claim_due(session, utcnow(), 0.2, 10)
+    lost = build_message(claimed.email, render(claimed.email), sender=sender.settings.sender,
+                         now=NOW)
+    assert sender.send_due() == 0  # leased: no other sender takes it meanwhile
+    time.sleep(0.25)
+    assert sender.send_due() == 1
+    [resent] = transport.sent
+    assert resent["Message-ID"] == lost["Message-ID"]
+    assert (entry(db).status, entry(db).attempts) == ("sent", 2)
+
+
+def test_one_round_sends_many_emails_concurrently_each_once(db):
+    for n in range(20):
+        queue(db, key=f"evt-{n}:dossier_flagged")
+    transport = FakeTransport()
+    assert mailer(db, transport).send_due() == 20
+    assert sorted(m["Message-ID"] for m in transport.sent) == \
+        sorted(message_id(f"evt-{n}:dossier_flagged", "loket.test") for n in range(20))
