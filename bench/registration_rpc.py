@@ -65,7 +65,7 @@ def run_once(database_url, dossiers, clients, instances):
     amqp_uri = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
     upgrade(ROOT / "services/registration/alembic.ini", database_url)
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url, "ENCRYPTION_KEYS": Keyring.generate_key(),
-              "max_workers": 10, "parallel_calls": 20}
+              "max_workers": 10, "parallel_calls": 20, "WEB_SERVER_ADDRESS": "127.0.0.1:0"}
     with tempfile.TemporaryDirectory() as workdir:
         processes = start_service(config, instances, workdir)
         try:

@@ -20,6 +20,8 @@ def normalise_url(url: str) -> str:
 
 
 def create_db_engine(url: str, **kwargs):
+    # Errors would otherwise carry the statement's parameters (names, addresses) into the logs.
+    kwargs.setdefault("hide_parameters", True)
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)

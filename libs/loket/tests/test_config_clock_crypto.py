@@ -49,3 +49,15 @@ def test_keyring_rotation_keeps_old_values_readable():
     with pytest.raises(KeyringError):
         Keyring([old]).decrypt(rotated)  # only the new key reads the rotated value
     assert new_ring.decrypt(rotated) == "rolstoel; astma"
+
+
+def test_database_errors_never_carry_the_values_into_logs(tmp_path):
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from loket.db import create_db_engine
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'x.sqlite'}")
+    with pytest.raises(SQLAlchemyError) as raised:
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO missing (email) VALUES (:email)"), {"email": "an@example.org"})
+    assert "an@example.org" not in str(raised.value)

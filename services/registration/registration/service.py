@@ -14,7 +14,7 @@ from loket.db import Database
 from loket.erasure import erase_traces, forget_parked, record_receipt
 from loket.inbox import claim
 from loket.logs import LogContext
-from loket.observability import Observable
+from loket import observability  # not `import Observable`: `nameko run` would take it for a service
 from loket.outbox import Outbox
 
 from . import dossiers, schemas
@@ -27,7 +27,7 @@ ERASURE_REQUESTS = "registration.erasure_requests"
 MATCHING_EVENTS = "registration.matching_events"
 
 
-class RegistrationService(Observable):
+class RegistrationService(observability.Observable):
     name = "registration"
 
     db = Database()
