@@ -28,11 +28,12 @@ class Route:
     """What the OpenAPI document says about one entrypoint."""
     summary: str
     tag: str
-    responses: Mapping[int, type[Schema] | None]  # success status -> body schema (None: no body)
+    responses: Mapping[int, type[Schema] | dict | None]  # status -> body schema (None: no body)
     errors: tuple[int, ...] = ()
     body: type[Schema] | None = None
     query: type[Schema] | None = None
     authenticated: bool = True
+    media_type: str = "application/json"  # of the responses in `responses`
     description: str = ""
     path_parameters: Mapping[str, str] = field(default_factory=dict)  # name -> description
 

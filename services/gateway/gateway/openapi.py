@@ -46,10 +46,10 @@ def _path(url: str, descriptions) -> tuple[str, list[dict]]:
     return _PATH_PARAMETER.sub(lambda match: "{" + match.group("name") + "}", url), parameters
 
 
-def _response(status: int, schema) -> dict:
+def _response(status: int, schema, media_type="application/json") -> dict:
     response = {"description": HTTPStatus(status).phrase}
     if schema is not None:
-        response["content"] = {"application/json": {"schema": schema}}
+        response["content"] = {media_type: {"schema": schema}}
     if status == 429:
         response["headers"] = {"Retry-After": {"description": "Seconds to wait before trying again.",
                                                "schema": {"type": "integer", "minimum": 1}}}
@@ -60,7 +60,8 @@ def _response(status: int, schema) -> dict:
 
 def _operation(function_name: str, route, parameters) -> dict:
     operation = {"operationId": function_name, "summary": route.summary, "tags": [route.tag],
-                 "responses": {str(status): _response(status, schema) for status, schema in route.responses.items()}}
+                 "responses": {str(status): _response(status, schema, route.media_type)
+                               for status, schema in route.responses.items()}}
     operation["responses"].update({str(status): _response(status, "Error") for status in route.errors})
     if route.description:
         operation["description"] = route.description

@@ -71,7 +71,10 @@ class AccountView(Schema):
 
 
 class Health(Schema):
-    status = fields.String(required=True, metadata={"enum": ["ok"]})
+    status = fields.String(required=True, metadata={"enum": ["ok", "failing"]})
+    service = fields.String(required=True)
+    database = fields.String(required=True, metadata={"enum": ["ok", "failing"]})
+    broker = fields.String(required=True, metadata={"enum": ["ok", "failing"]})
 
 
 # --- dossiers

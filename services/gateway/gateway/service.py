@@ -14,6 +14,7 @@ from gateway.entrypoints import http
 from gateway.openapi import openapi_document
 from gateway.passwords import spend_verification_time
 from gateway.responses import json_response
+from loket import observability  # not `import Observable`: `nameko run` would take it for a service
 from loket.access import Caller
 from loket.clock import Clock
 from loket.db import Database
@@ -33,7 +34,7 @@ def _flag(value) -> bool:
     return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
-class GatewayService:
+class GatewayService(observability.Observable):
     name = "gateway"
 
     db = Database()
@@ -64,10 +65,16 @@ class GatewayService:
         return json_response(status, result)
 
     # -- service -------------------------------------------------------------------------------------
-    @http("GET", "/health", summary="Liveness", tag="service", responses={200: schemas.Health},
-          authenticated=False)
+    # Observable's checks, on the gateway's own JSON server (its plain @http would bind a second one)
+    @http("GET", "/health", summary="Health: the database and the broker answer", tag="service",
+          responses={200: schemas.Health, 503: schemas.Health}, authenticated=False)
     def health(self, request):
-        return json_response(200, {"status": "ok"})
+        return super().health(request)
+
+    @http("GET", "/metrics", summary="Prometheus metrics", tag="service", responses={200: {"type": "string"}},
+          media_type="text/plain", authenticated=False)
+    def metrics(self, request):
+        return super().metrics(request)
 
     @http("GET", "/openapi.json", summary="This API's OpenAPI 3 description", tag="service",
           responses={200: None}, authenticated=False)

@@ -2,6 +2,10 @@
 
 
 def test_sign_up_confirm_log_in_register_view_edit_log_out(api, dossier_body):
+    health = api.get("/health")
+    assert (health.status_code, health.json()) == (200, {"status": "ok", "service": "gateway", "database": "ok",
+                                                         "broker": "ok"})
+    assert 'loket_outbox_backlog{service="gateway"} 0' in api.get("/metrics").text
     token = api.parent("an.peeters@example.org")
     assert api.get("/account", token).json()["role"] == "parent"
 
