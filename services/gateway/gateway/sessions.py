@@ -17,6 +17,9 @@ from gateway.tokens import hash_token, new_token
 class SessionPolicy:
     idle_timeout: timedelta = timedelta(minutes=30)
     absolute_timeout: timedelta = timedelta(hours=8)
+    # Activity is recorded at most this often: most requests then only read the session. A session can
+    # end up to this much before its idle timeout, never after.
+    touch_interval: timedelta = timedelta(minutes=1)
 
 
 def expires_at(created_at: datetime, last_seen_at: datetime, policy: SessionPolicy) -> datetime:
@@ -37,11 +40,13 @@ def start_session(db: Session, account_id: str, now: datetime) -> str:
 
 
 def resume_session(db: Session, token: str, now: datetime, policy: SessionPolicy) -> LoginSession | None:
-    """The active session the token belongs to, its idle clock restarted; None if unknown, expired or revoked."""
+    """The active session the token belongs to, its idle clock restarted (at most every touch_interval);
+    None if unknown, expired or revoked."""
     login_session = db.get(LoginSession, hash_token(token))
     if login_session is None or not is_active(login_session, now, policy):
         return None
-    login_session.last_seen_at = now
+    if now - login_session.last_seen_at >= policy.touch_interval:
+        login_session.last_seen_at = now
     return login_session
 
 

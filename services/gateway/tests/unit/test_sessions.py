@@ -40,6 +40,15 @@ def test_a_session_resumes_while_used_and_ends_when_idle(db):
     assert resume_session(db, token, NOW + timedelta(minutes=88), POLICY) is None
 
 
+def test_activity_is_recorded_at_most_once_per_touch_interval(db):
+    token = start_session(db, account(db), NOW)
+    assert resume_session(db, token, NOW + timedelta(seconds=59), POLICY).last_seen_at == NOW
+    assert resume_session(db, token, NOW + timedelta(seconds=60), POLICY).last_seen_at == NOW + timedelta(seconds=60)
+    # so the idle timeout runs from the last recorded activity: it may end a little early, never late
+    assert resume_session(db, token, NOW + timedelta(minutes=30, seconds=50), POLICY) is not None
+    assert resume_session(db, token, NOW + timedelta(minutes=61, seconds=49), POLICY) is None
+
+
 def test_a_busy_session_still_ends_at_the_absolute_timeout(db):
     token = start_session(db, account(db), NOW)
     for minutes in range(20, 8 * 60, 20):
