@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from loket.errors import Conflict, NotFound
@@ -97,6 +97,14 @@ def mark_failed(session: Session, email_id: int, failure: Failure, wall_now: dat
         status=status, next_attempt_at=next_attempt_at, last_error=failure.reason,
         message_id=message_id))
     return status
+
+
+def waiting(session: Session) -> dict[str, int]:
+    """How many emails are queued and parked (for the metrics)."""
+    rows = session.execute(select(EmailLogEntry.status, func.count())
+                           .where(EmailLogEntry.status.in_(("queued", "parked")))
+                           .group_by(EmailLogEntry.status))
+    return dict(rows.all())
 
 
 def parked(session: Session) -> list[dict]:

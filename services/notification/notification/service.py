@@ -6,7 +6,9 @@ reminders. Operators: `parked_emails()` / `replay_email(key)` (README).
 """
 from nameko.dependency_providers import Config
 from nameko.rpc import rpc
+from nameko.web.handlers import http
 
+from loket import observability  # not `import Observable`: `nameko run` would take it for a service
 from loket.clock import Clock, utcnow
 from loket.consumer import PermanentError, event_handler
 from loket.db import Database
@@ -28,7 +30,7 @@ ERASURE_REQUESTS = "notification.erasure_requests"
 REMINDER_BATCH = 500
 
 
-class NotificationService:
+class NotificationService(observability.Observable):
     name = "notification"
 
     db = Database()
@@ -73,6 +75,19 @@ class NotificationService:
     def purge_email_log(self):
         with self.db.transaction() as session:
             email_log.purge_expired(session, self.clock.now())
+
+    # -- operators ----------------------------------------------------------------------------------
+    @http("GET", "/metrics")
+    def metrics(self, request):
+        """The platform's metrics plus the emails waiting: alert on parked > 0."""
+        status, headers, body = super().metrics(request)
+        with self.db.transaction() as session:
+            waiting = email_log.waiting(session)
+        lines = ["# HELP loket_notification_emails Emails queued for delivery or parked for an operator.",
+                 "# TYPE loket_notification_emails gauge"]
+        lines += [f'loket_notification_emails{{status="{name}"}} {waiting.get(name, 0)}'
+                  for name in ("queued", "parked")]
+        return status, headers, body + "\n".join(lines) + "\n"
 
     # -- RPC ----------------------------------------------------------------------------------------
     @rpc

@@ -4,6 +4,7 @@ import socket
 import ssl
 import threading
 from email import message_from_bytes, policy
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -12,6 +13,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from nameko.standalone.rpc import ServiceRpcProxy
+
+from loket.clock import ManualClock
+from loket.migrations import upgrade
+from loket.testing import set_clock
+
 
 class Mailbox:
     """aiosmtpd handler: keeps what arrives; answers RCPT with a scripted reply per address."""
@@ -149,3 +156,86 @@ def dropping_server():
     stop.set()
     thread.join()
     listener.close()
+
+
+# -- the notification service (and registration) in real nameko containers ------------------------
+SERVICES = Path(__file__).resolve().parents[3]
+NOW = dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.timezone.utc)  # Brussels: 1 June 2026, 10:00
+
+
+
+@pytest.fixture
+def clock():
+    return ManualClock(NOW)
+
+
+@pytest.fixture
+def mail_server(smtp):
+    """A real SMTP server (aiosmtpd) the service sends to; `smtp.mailbox` holds what arrived."""
+    return smtp.start()
+
+
+@pytest.fixture
+def notification_config(amqp_uri, sqlite_url, mail_server):
+    return {
+        "AMQP_URI": amqp_uri,
+        "DATABASE_URL": sqlite_url,
+        "RETRY_DELAYS_MS": [100, 200],
+        "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
+        "MAIL_TRANSPORT": "smtp",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": mail_server.port,
+        "SMTP_SECURITY": "none",
+        "SMTP_TIMEOUT": 5,
+        "MAIL_SENDER": "Lokaal Loket <noreply@loket.test>",
+        "SEND_INTERVAL": 0.1,
+        "SEND_LEASE_SECONDS": 30,
+        "SEND_RETRY_BASE_SECONDS": 0.1,
+        "SEND_RETRY_MAX_SECONDS": 0.4,
+        "SEND_MAX_ATTEMPTS": 50,
+        "REMINDER_WEEKS_BEFORE": 4,
+        "SITE_PORTAL_URL": "https://loket.test/",
+        "SITE_CONFIRM_EMAIL_URL": "https://loket.test/confirm-email",
+        "SITE_HELPDESK_EMAIL": "helpdesk@loket.test",
+        "CONFIRMATION_SECRET": "integration test secret",
+    }
+
+
+@pytest.fixture
+def start_notification(container_factory, notification_config, clock):
+    """start(**config overrides) -> the running container, migrated, on the test clock."""
+    from notification.service import NotificationService
+
+    def start(**overrides):
+        config = {**notification_config, **overrides}
+        upgrade(SERVICES / "notification" / "alembic.ini", config["DATABASE_URL"])
+        container = container_factory(NotificationService, config)
+        container.start()
+        set_clock(container, clock)
+        return container
+    return start
+
+
+@pytest.fixture
+def notification_rpc(notification_config):
+    with ServiceRpcProxy("notification", notification_config) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def start_registration(container_factory, amqp_uri, tmp_path, clock):
+    """The real registration service, producing the events notification consumes."""
+    from loket.crypto import Keyring
+    from registration.service import RegistrationService
+
+    config = {"AMQP_URI": amqp_uri, "DATABASE_URL": f"sqlite:///{tmp_path / 'registration.sqlite'}",
+              "ENCRYPTION_KEYS": Keyring.generate_key(), "RETRY_DELAYS_MS": [100, 200],
+              "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}"}
+
+    def start():
+        upgrade(SERVICES / "registration" / "alembic.ini", config["DATABASE_URL"])
+        container = container_factory(RegistrationService, config)
+        container.start()
+        set_clock(container, clock)
+        return ServiceRpcProxy("registration", config)
+    return start

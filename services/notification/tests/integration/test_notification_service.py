@@ -1,0 +1,248 @@
+"""The notification service in a real nameko container, on the real broker, sending to a real
+SMTP server (aiosmtpd); with the real registration service where its events matter."""
+import copy
+import time
+from datetime import datetime, timezone
+
+import requests
+from sqlalchemy import create_engine, select
+
+from loket.contracts import envelope
+from loket.db import normalise_url
+from loket.tables import inbox
+from loket.testing import drain_queue, publish_raw, wait_for
+from notification.confirmation import confirmation_code
+from notification.samples import sample_snapshot
+from registration.samples import sample_registration
+
+PARENT = {"role": "parent", "actor_id": "account-1"}
+HELPDESK = {"role": "helpdesk", "actor_id": "staff-1"}
+SARA = "sara.peeters@example.org"
+
+
+def registration_event(event_type, snapshot, sequence, **data):
+    """A registration event checked against registration's contract."""
+    return envelope(f"registration.{event_type}", {"dossier": snapshot, **data},
+                    aggregate_id=snapshot["id"], sequence=sequence, producer="registration")
+
+
+def flagged(snapshot, sequence, message="Vul je adres aan."):
+    return registration_event("dossier_flagged", snapshot, sequence, flag="incomplete",
+                              message=message, flagged_by=HELPDESK)
+
+
+def publish(amqp_uri, event):
+    publish_raw(amqp_uri, event["type"], event)
+
+
+def settled(mailbox, expected, timeout=10.0):
+    """Wait for `expected` messages, then a little longer: a duplicate would show up by then."""
+    assert wait_for(lambda: len(mailbox.messages) >= expected, timeout=timeout), \
+        f"{len(mailbox.messages)} of {expected} emails arrived"
+    time.sleep(0.6)  # several sender rounds and retry delays
+    assert len(mailbox.messages) == expected
+    return mailbox.messages
+
+
+def handled(database_url, event_id):
+    """The service has taken this event (its inbox row is committed with its effect)."""
+    engine = create_engine(normalise_url(database_url))
+    try:
+        with engine.connect() as connection:
+            return connection.execute(select(inbox.c.event_id)
+                                      .where(inbox.c.event_id == event_id)).first() is not None
+    finally:
+        engine.dispose()
+
+
+def kinds_by_message_id(rpc, dossier_id):
+    return {entry["message_id"]: entry["kind"] for entry in rpc.personal_data(dossier_id)["emails"]}
+
+
+def test_a_registration_sends_one_confirmation_email_in_the_parents_language(
+        start_registration, start_notification, notification_rpc, notification_config, smtp,
+        clock):
+    start_notification()
+    with start_registration() as registration:
+        payload = sample_registration(clock.now().date(), 1)  # n = 1: French
+        dossier_id = registration.register_dossier(payload, PARENT)["dossier"]["id"]
+
+    [message] = settled(smtp.mailbox, 1)
+    assert message["To"] == "ouder1@example.org"
+    assert message["Content-Language"] == "fr"
+    assert message["Subject"] == \
+        "Votre demande d'accueil est enregistrée : confirmez votre adresse e-mail"
+    secret = notification_config["CONFIRMATION_SECRET"].encode()
+    code = confirmation_code(secret, dossier_id, "ouder1@example.org")
+    assert code in message.get_body(("plain",)).get_content()
+    [logged] = notification_rpc.personal_data(dossier_id)["emails"]
+    assert (logged["kind"], logged["status"], logged["message_id"]) == \
+        ("dossier_registered", "sent", message["Message-ID"])
+
+
+def test_helpdesk_changes_and_cancellation_reach_the_parent(
+        start_registration, start_notification, notification_rpc, smtp, clock):
+    start_notification()
+    with start_registration() as registration:
+        registered = registration.register_dossier(sample_registration(clock.now().date(), 3),
+                                                   PARENT)["dossier"]  # n = 3: Dutch
+        dossier_id, request_id = registered["id"], registered["requests"][0]["id"]
+        registration.change_facilities(dossier_id, {"request_id": request_id,
+                                                    "facility_ids": ["fac-0003"]}, HELPDESK)
+        registration.cancel_request(dossier_id, {"request_id": request_id,
+                                                 "reason": "Dubbele aanvraag, zie dossier 12."},
+                                    HELPDESK)
+
+    messages = settled(smtp.mailbox, 3)
+    kinds = kinds_by_message_id(notification_rpc, dossier_id)
+    by_kind = {kinds[m["Message-ID"]]: m for m in messages}
+    assert set(by_kind) == {"dossier_registered", "dossier_changed_by_helpdesk",
+                            "request_cancelled_by_helpdesk"}
+    changed = by_kind["dossier_changed_by_helpdesk"].get_body(("plain",)).get_content()
+    assert "de opvanglocaties die je koos voor je opvangvraag" in changed
+    cancelled = by_kind["request_cancelled_by_helpdesk"].get_body(("plain",)).get_content()
+    assert "Dubbele aanvraag, zie dossier 12." in cancelled
+    assert all(m["Content-Language"] == "nl" for m in messages)
+
+
+def test_a_redelivered_event_sends_one_email(start_notification, amqp_uri, smtp):
+    start_notification()
+    event = flagged(sample_snapshot("en"), 1)
+    publish(amqp_uri, event)
+    publish(amqp_uri, copy.deepcopy(event))
+    [message] = settled(smtp.mailbox, 1)
+    assert message["To"] == SARA
+
+
+def test_emails_queued_while_the_mail_server_is_down_arrive_once_it_is_back(
+        start_notification, notification_rpc, amqp_uri, smtp, mail_server):
+    start_notification()
+    port = mail_server.port
+    smtp.stop(mail_server)
+    snapshot = sample_snapshot("nl")
+    for sequence in range(1, 6):
+        publish(amqp_uri, flagged(snapshot, sequence, message=f"Bericht {sequence}"))
+
+    def retried():
+        emails = notification_rpc.personal_data(snapshot["id"])["emails"]
+        return len(emails) == 5 and all(e["attempts"] >= 2 for e in emails)
+    assert wait_for(retried, timeout=10)
+    assert all(e["status"] == "queued" and e["last_error"].startswith("TransientMailError")
+               for e in notification_rpc.personal_data(snapshot["id"])["emails"])
+
+    smtp.start(port=port)
+    messages = settled(smtp.mailbox, 5)
+    assert len({m["Message-ID"] for m in messages}) == 5
+    bodies = {m.get_body(("plain",)).get_content() for m in messages}
+    assert all(any(f"Bericht {n}" in body for body in bodies) for n in range(1, 6))
+    assert {e["status"] for e in notification_rpc.personal_data(snapshot["id"])["emails"]} == \
+        {"sent"}
+
+
+def parked_gauge(config):
+    metrics = requests.get(f"http://{config['WEB_SERVER_ADDRESS']}/metrics", timeout=5).text
+    return next(line for line in metrics.splitlines()
+                if line.startswith('loket_notification_emails{status="parked"}'))
+
+
+def test_a_refused_recipient_is_parked_listed_and_replayed_after_the_fix(
+        start_notification, notification_rpc, notification_config, amqp_uri, smtp):
+    start_notification()
+    smtp.mailbox.rcpt_replies[SARA] = "550 5.1.1 <sara.peeters@example.org>: no such user"
+    event = flagged(sample_snapshot("fr"), 1)
+    publish(amqp_uri, event)
+    assert wait_for(lambda: notification_rpc.parked_emails(), timeout=10)
+    [parked] = notification_rpc.parked_emails()
+    assert parked["idempotency_key"] == f"{event['id']}:dossier_flagged"
+    assert (parked["attempts"], parked["last_error"]) == \
+        (1, "PermanentMailError: recipient refused (SMTP 550)")
+    assert smtp.mailbox.messages == []
+    assert parked_gauge(notification_config).endswith(" 1")
+
+    del smtp.mailbox.rcpt_replies[SARA]  # the mailbox exists again
+    assert notification_rpc.replay_email(parked["idempotency_key"])["status"] == "queued"
+    [message] = settled(smtp.mailbox, 1)
+    assert message["To"] == SARA and message["Content-Language"] == "fr"
+    assert notification_rpc.parked_emails() == []
+    assert parked_gauge(notification_config).endswith(" 0")
+
+
+def test_an_invalid_address_is_parked_and_replayed_to_the_corrected_one(
+        start_notification, notification_rpc, notification_config, amqp_uri, smtp):
+    start_notification()
+    snapshot = sample_snapshot("en")
+    snapshot["applicant"]["email"] = "sara@localhost"  # valid for the contract, not for mail
+    publish(amqp_uri, registration_event("dossier_registered", snapshot, 1))
+    assert wait_for(lambda: notification_rpc.parked_emails(), timeout=10)
+    [parked] = notification_rpc.parked_emails()
+    assert parked["last_error"] == "UndeliverableEmail: recipient address invalid"
+
+    corrected = {**snapshot, "applicant": {**snapshot["applicant"], "email": SARA}}
+    publish(amqp_uri, registration_event("dossier_updated", corrected, 2, changed_by=PARENT,
+                                         changed_sections=["contact"]))
+    assert wait_for(lambda: notification_rpc.personal_data(snapshot["id"])["projection"]
+                    ["recipient"] == SARA, timeout=10)
+    notification_rpc.replay_email(parked["idempotency_key"])
+    [message] = settled(smtp.mailbox, 1)
+    assert message["To"] == SARA
+    secret = notification_config["CONFIRMATION_SECRET"].encode()
+    assert confirmation_code(secret, snapshot["id"], SARA) in \
+        message.get_body(("plain",)).get_content()
+
+
+def test_time_travel_sends_each_start_date_reminder_once(
+        start_notification, notification_rpc, amqp_uri, smtp, clock):
+    start_notification(REMINDER_INTERVAL=0.2)
+    snapshot = sample_snapshot("nl")  # desired start date 1 September 2026
+    publish(amqp_uri, registration_event("dossier_registered", snapshot, 1))
+    settled(smtp.mailbox, 1)
+
+    clock.set(datetime(2026, 8, 10, 8, 0, tzinfo=timezone.utc))  # 3 weeks before
+    settled(smtp.mailbox, 2)
+    clock.set(datetime(2026, 8, 31, 8, 0, tzinfo=timezone.utc))  # the day before
+    time.sleep(0.5)
+    clock.set(datetime(2026, 9, 2, 8, 0, tzinfo=timezone.utc))  # the day after
+    messages = settled(smtp.mailbox, 3)
+    kinds = kinds_by_message_id(notification_rpc, snapshot["id"])
+    assert [kinds[m["Message-ID"]] for m in messages] == [
+        "dossier_registered", "start_date_near", "start_date_passed"]
+    assert "1 september 2026" in messages[1].get_body(("plain",)).get_content()
+
+
+def test_an_erasure_request_erases_everything_and_answers_with_a_receipt(
+        start_notification, notification_rpc, notification_config, amqp_uri, smtp):
+    start_notification()
+    snapshot = sample_snapshot("nl")
+    publish(amqp_uri, registration_event("dossier_registered", snapshot, 1))
+    settled(smtp.mailbox, 1)
+    assert notification_rpc.personal_data(snapshot["id"])["projection"] is not None
+
+    request = envelope("retention.erasure_requested", {
+        "dossier_id": snapshot["id"], "run_id": "run-1", "reason": "retention_expired"},
+        aggregate_id=snapshot["id"], sequence=0, producer="retention")
+    publish(amqp_uri, request)
+    [receipt] = drain_queue(amqp_uri, "retention.erasure_receipts", 1)
+    assert receipt["type"] == "notification.erasure_receipt"
+    # one email, the dossier, its request and the inbox row of the registration event
+    assert receipt["data"] == {"dossier_id": snapshot["id"], "run_id": "run-1",
+                               "service": "notification", "erased_rows": 4}
+    assert notification_rpc.personal_data(snapshot["id"]) == {
+        "dossier_id": snapshot["id"], "projection": None, "emails": []}
+
+    late = flagged(snapshot, 2)  # it was still in a retry queue
+    publish(amqp_uri, late)
+    assert wait_for(lambda: handled(notification_config["DATABASE_URL"], late["id"]))
+    time.sleep(0.3)
+    assert notification_rpc.personal_data(snapshot["id"])["emails"] == []
+    assert len(smtp.mailbox.messages) == 1
+
+
+def test_postgresql_smoke(start_notification, notification_rpc, amqp_uri, smtp, postgres_url):
+    start_notification(DATABASE_URL=postgres_url)
+    event = registration_event("dossier_registered", sample_snapshot("fr"), 1)
+    publish(amqp_uri, event)
+    publish(amqp_uri, copy.deepcopy(event))
+    [message] = settled(smtp.mailbox, 1)
+    assert message["Content-Language"] == "fr"
+    [logged] = notification_rpc.personal_data("dos-0042")["emails"]
+    assert (logged["status"], logged["message_id"]) == ("sent", message["Message-ID"])
