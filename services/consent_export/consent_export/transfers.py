@@ -5,6 +5,10 @@ kept by the caller per dossier and partner). That makes it the same rule for eve
 consented and not yet held -> push; consented and the exported fields changed -> update;
 not consented (withdrawn) or erased while the partner holds data -> delete (GDPR art. 19);
 anything else -> nothing. Without consent no transfer of any kind is ever produced.
+
+A restricted dossier (GDPR art. 18: kept, not processed) gets no push and no update; what the
+partner holds is left as it was, so lifting the restriction sends what changed meanwhile. A
+withdrawal or an erasure still sends the delete: that is the parent's right, not processing.
 """
 import hashlib
 import json
@@ -19,14 +23,15 @@ from consent_export.fields import (
     consented,
     field_names,
 )
+from loket.contracts.registration import CONSENT_WITHDRAWN, DOSSIER_ERASED, EVENT_TYPES
 
 PUSH = "push"
 UPDATE = "update"
 DELETE = "delete"
 
-CONSENT_WITHDRAWN = "registration.consent_withdrawn"
-DOSSIER_ERASED = "registration.dossier_erased"
-_REGISTRATION = "registration."
+# The subscription also brings registration's other messages (its erasure receipt): only the
+# dossier events of the contract can cause a transfer.
+DOSSIER_EVENT_TYPES = frozenset(EVENT_TYPES)
 
 
 @dataclass(frozen=True)
@@ -70,22 +75,21 @@ def transfers_for_event(envelope: Mapping, exported: Mapping[str, Exported]) -> 
     from it holds nothing.
     """
     event_type = envelope["type"]
-    if not event_type.startswith(_REGISTRATION):
+    if event_type not in DOSSIER_EVENT_TYPES:
         return []
     data = envelope["data"]
     if event_type == DOSSIER_ERASED:
-        return [
-            _delete(envelope["id"], partner, data["dossier_id"], exported[partner].consent_id)
-            for partner in PARTNERS
-            if partner in exported
-        ]
+        return transfers_for_erasure(envelope["id"], data["dossier_id"], exported)
     snapshot = data["dossier"]
+    restricted = snapshot.get("restricted") is True
     # A withdrawal wins even over a snapshot that still shows the consent as given.
     withdrawn = data.get("partner") if event_type == CONSENT_WITHDRAWN else None
     transfers = []
     for partner in PARTNERS:
         held = exported.get(partner)
         if partner != withdrawn and consented(partner, snapshot):
+            if restricted:
+                continue
             payload = build_payload(partner, snapshot)
             digest = payload_hash(payload)
             if held is None or held.payload_hash != digest:
@@ -103,6 +107,16 @@ def transfers_for_event(envelope: Mapping, exported: Mapping[str, Exported]) -> 
             record = consent_id(partner, snapshot) or held.consent_id
             transfers.append(_delete(envelope["id"], partner, snapshot["id"], record))
     return transfers
+
+
+def transfers_for_erasure(event_id: str, dossier_id: str,
+                          exported: Mapping[str, Exported]) -> list[Transfer]:
+    """The dossier is erased: every partner holding data is told to delete it (GDPR art. 17(2), 19)."""
+    return [
+        _delete(event_id, partner, dossier_id, exported[partner].consent_id)
+        for partner in PARTNERS
+        if partner in exported
+    ]
 
 
 def _delete(event_id: str, partner: str, dossier_id: str, record: str | None) -> Transfer:

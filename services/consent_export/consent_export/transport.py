@@ -115,6 +115,9 @@ class HttpPartnerTransport:
         answer = response.text[:ANSWER_LIMIT]
         if 200 <= status < 300:
             return Delivery(status, answer)
+        if transfer.kind == DELETE and status in (404, 410):
+            # The partner holds nothing for this dossier: what the delete asked for is true.
+            return Delivery(status, answer)
         if status == 429 or status >= 500:
             raise TransientPartnerError(
                 f"HTTP {status}", status, answer, _retry_after(response.headers.get("Retry-After"))

@@ -1,13 +1,29 @@
 import json
 import socket
 import threading
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from nameko.standalone.rpc import ServiceRpcProxy
+from sqlalchemy import func, select
+
+from consent_export.fields import KIND_EN_GEZIN, LOP
+from consent_export.service import REGISTRATION_EVENTS, ConsentExportService
+from loket.crypto import Keyring
+from loket.db import create_db_engine
+from loket.migrations import upgrade
+from loket.tables import inbox
+from loket.testing import free_port, wait_for
+from registration.samples import sample_registration
+from registration.service import RegistrationService
 
 
 class PartnerServer(ThreadingHTTPServer):
-    """A stand-in partner on 127.0.0.1 that records every request and answers as told."""
+    """A stand-in partner on 127.0.0.1 that records every request and answers as told: the next
+    entry of `script` ({"status", "answer", "delay"}, each optional) if any, else `status`,
+    `answer` and `delay`. Each recorded request has the status it was answered with."""
 
     daemon_threads = True
     block_on_close = False
@@ -19,11 +35,24 @@ class PartnerServer(ThreadingHTTPServer):
         self.answer = '{"ok": true}'
         self.headers = {}
         self.delay = 0.0
+        self.script = []
         self.released = threading.Event()
+        self._lock = threading.Lock()
 
     @property
     def url(self):
         return f"http://127.0.0.1:{self.server_address[1]}"
+
+    @property
+    def accepted(self):
+        """The requests answered with 2xx, in arrival order."""
+        return [request for request in list(self.requests) if 200 <= request["status"] < 300]
+
+    def next_answer(self):
+        with self._lock:
+            step = self.script.pop(0) if self.script else {}
+        return (step.get("status", self.status), step.get("answer", self.answer),
+                step.get("delay", self.delay))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -34,14 +63,15 @@ class _Handler(BaseHTTPRequestHandler):
         server = self.server
         length = int(self.headers.get("Content-Length", 0))
         body = self.rfile.read(length) if length else b""
+        status, answer, delay = server.next_answer()
         server.requests.append({
             "method": self.command, "path": self.path, "headers": dict(self.headers),
-            "json": json.loads(body) if body else None,
+            "json": json.loads(body) if body else None, "status": status,
         })
-        if server.delay:
-            server.released.wait(server.delay)
-        encoded = server.answer.encode()
-        self.send_response(server.status)
+        if delay:
+            server.released.wait(delay)
+        encoded = answer.encode()
+        self.send_response(status)
         for name, value in server.headers.items():
             self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
@@ -56,16 +86,29 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def partner():
-    server = PartnerServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield server
-    server.released.set()
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+def partner_servers():
+    """Factory of running PartnerServers, all stopped at the end of the test."""
+    started = []
+
+    def start():
+        server = PartnerServer()
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                  daemon=True)
+        thread.start()
+        started.append((server, thread))
+        return server
+
+    yield start
+    for server, thread in started:
+        server.released.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def partner(partner_servers):
+    return partner_servers()
 
 
 @pytest.fixture
@@ -75,3 +118,127 @@ def refused_url():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+# -- the services ---------------------------------------------------------------------------------
+
+CONSENT_EXPORT_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
+REGISTRATION_INI = Path(__file__).resolve().parents[3] / "registration" / "alembic.ini"
+PARENT = {"role": "parent", "actor_id": "account-1"}
+
+
+@pytest.fixture
+def kind_en_gezin(partner_servers):
+    return partner_servers()
+
+
+@pytest.fixture
+def lop(partner_servers):
+    return partner_servers()
+
+
+@pytest.fixture
+def consent_export_db(tmp_path):
+    return f"sqlite:///{tmp_path / 'consent_export.sqlite'}"
+
+
+@pytest.fixture
+def consent_export_config(amqp_uri, consent_export_db, kind_en_gezin, lop, tmp_path):
+    upgrade(CONSENT_EXPORT_INI, consent_export_db)
+    return {
+        "AMQP_URI": amqp_uri,
+        "DATABASE_URL": consent_export_db,
+        "RETRY_DELAYS_MS": [100, 200],
+        "PARTNERS": {
+            KIND_EN_GEZIN: {"TRANSPORT": "http", "URL": kind_en_gezin.url + "/kg", "TOKEN": "kg-token",
+                            "CONNECT_TIMEOUT": 1, "TIMEOUT": 1},
+            LOP: {"TRANSPORT": "http", "URL": lop.url, "USERNAME": "loket", "PASSWORD": "lop-pw",
+                  "CONNECT_TIMEOUT": 1, "TIMEOUT": 1},
+        },
+        "EXPORT_FOLDER": str(tmp_path / "exports"),
+        # Fast: retries within tenths of a second, and enough of them to outlast a test's outage.
+        "SEND_INTERVAL": 0.05,
+        "MAX_ATTEMPTS": 40,
+        "BACKOFF_BASE": 0.02,
+        "BACKOFF_CAP": 0.1,
+        "LOG_PSEUDONYM_KEY": "test-pseudonym-key",
+        "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
+    }
+
+
+@pytest.fixture
+def start_consent_export(container_factory, consent_export_config):
+    def start(**overrides):
+        container = container_factory(ConsentExportService, {**consent_export_config, **overrides})
+        container.start()
+        return container
+    return start
+
+
+@pytest.fixture
+def registration_config(amqp_uri, tmp_path):
+    url = f"sqlite:///{tmp_path / 'registration.sqlite'}"
+    upgrade(REGISTRATION_INI, url)
+    return {"AMQP_URI": amqp_uri, "DATABASE_URL": url, "ENCRYPTION_KEYS": Keyring.generate_key(),
+            "RETRY_DELAYS_MS": [100, 200], "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}"}
+
+
+@pytest.fixture
+def start_registration(container_factory, registration_config):
+    def start():
+        container = container_factory(RegistrationService, registration_config)
+        container.start()
+        return container
+    return start
+
+
+@pytest.fixture
+def registration(registration_config):
+    with ServiceRpcProxy("registration", registration_config) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def consent_export(consent_export_config):
+    with ServiceRpcProxy("consent_export", consent_export_config) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def both_running(start_registration, start_consent_export):
+    start_registration()
+    start_consent_export()
+
+
+@pytest.fixture
+def applied(consent_export_config):
+    """applied(n): wait until consent_export has taken in n registration events."""
+    engine = create_db_engine(consent_export_config["DATABASE_URL"])
+
+    def count():
+        with engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(inbox).where(
+                inbox.c.consumer == REGISTRATION_EVENTS)).scalar_one()
+
+    def wait(n, timeout=10.0):
+        assert wait_for(lambda: count() >= n, timeout=timeout), f"{count()} of {n} events applied"
+        return count()
+
+    yield wait
+    engine.dispose()
+
+
+@pytest.fixture
+def register(registration):
+    """register(n, kind_en_gezin=..., lop=...): a sample dossier (with a partner) registered by a
+    parent; per partner True gives consent, False refuses it, absent leaves it unanswered. Without
+    keywords: the sample's consent (to Kind en Gezin only). Returns the dossier snapshot."""
+    def register_dossier(n=1, **consents):
+        payload = sample_registration(date.today(), n)
+        if consents:
+            payload["consents"] = {
+                partner: {"given": given, "policy_version": "2024-05", "method": "web"}
+                for partner, given in consents.items()
+            }
+        return registration.register_dossier(payload, PARENT)["dossier"]
+    return register_dossier

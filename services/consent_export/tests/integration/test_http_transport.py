@@ -87,6 +87,13 @@ def test_too_many_requests_is_transient_with_the_partners_retry_after(partner, t
     assert (raised.value.status, raised.value.retry_after) == (429, 30.0)
 
 
+@pytest.mark.parametrize("status", [404, 410])
+def test_a_delete_of_what_the_partner_does_not_hold_is_done(partner, transport, status):
+    partner.status, partner.answer = status, "unknown dossier"
+
+    assert transport.send(transfer(DELETE)).status == status
+
+
 @pytest.mark.parametrize("status", [400, 401, 404, 409, 422])
 def test_other_client_errors_are_rejected_with_the_partners_answer(partner, transport, status):
     partner.status, partner.answer = status, '{"error": "birth_date missing"}'

@@ -177,3 +177,43 @@ def test_events_of_other_producers_send_nothing(snapshot, consent, envelope):
     event = envelope("matching.offer_made", {"dossier": dossier})
 
     assert transfers_for_event(event, {}) == []
+
+
+def test_a_restricted_dossier_gets_no_push_and_no_update(snapshot, consent, envelope):
+    dossier = snapshot(consents=given_to(consent, KIND_EN_GEZIN, LOP))
+    held = {LOP: exported_after(envelope("registration.consent_given",
+                                         {"dossier": dossier, "partner": LOP}))[LOP]}
+    dossier["restricted"] = True
+    dossier["applicant"]["email"] = "an.new@example.org"
+
+    event = envelope("registration.dossier_updated", {"dossier": dossier, "changed_sections": ["contact"]})
+
+    assert transfers_for_event(event, held) == []
+
+
+def test_lifting_the_restriction_sends_what_changed_meanwhile(snapshot, consent, envelope):
+    dossier = snapshot(consents=given_to(consent, LOP))
+    held = exported_after(envelope("registration.consent_given", {"dossier": dossier, "partner": LOP}))
+    dossier["applicant"]["email"] = "an.new@example.org"
+
+    event = envelope("registration.dossier_updated",
+                     {"dossier": dossier, "changed_sections": ["restriction"]})
+
+    assert [(t.partner, t.kind) for t in transfers_for_event(event, held)] == [(LOP, UPDATE)]
+
+
+def test_a_restricted_dossier_still_gets_its_delete(snapshot, consent, envelope):
+    dossier = snapshot(consents=given_to(consent, LOP), restricted=True)
+    held = {LOP: Exported("hash", "con-lop")}
+    dossier["consents"][LOP] = consent(given=False, record_id="con-lop-withdrawn")
+
+    event = envelope("registration.consent_withdrawn", {"dossier": dossier, "partner": LOP})
+
+    assert [(t.partner, t.kind) for t in transfers_for_event(event, held)] == [(LOP, DELETE)]
+
+
+def test_registrations_other_messages_send_nothing(envelope):
+    receipt = envelope("registration.erasure_receipt", {"dossier_id": "dos-1", "run_id": "run-1",
+                                                        "service": "registration", "erased_rows": 9})
+
+    assert transfers_for_event(receipt, {LOP: Exported("hash", "con-lop")}) == []

@@ -1,0 +1,111 @@
+"""Consent-export service entrypoints: registration events become queued transfers in the same
+transaction as the event's inbox claim; the sender (consent_export.sender) delivers them.
+
+The RPCs are for operators (parked transfers, replay) and for the GDPR export and the transfer
+log of a dossier; the gateway decides who may call them.
+"""
+import time
+from datetime import timedelta
+
+from nameko.dependency_providers import Config
+from nameko.rpc import rpc
+from nameko.timer import timer
+from nameko.web.handlers import http
+
+from consent_export import erasure, outbound
+from consent_export.fields import PARTNERS
+from consent_export.models import PARKED, QUEUED
+from consent_export.sender import PartnerSender
+from loket import observability  # not `import Observable`: `nameko run` would take it for a service
+from loket.clock import Clock
+from loket.consumer import event_handler
+from loket.db import Database
+from loket.erasure import erase_traces, forget_parked, record_receipt
+from loket.inbox import claim
+from loket.logs import LogContext
+from loket.outbox import Outbox
+
+REGISTRATION_EVENTS = "consent_export.registration_events"
+ERASURE_REQUESTS = "consent_export.erasure_requests"
+DEFAULT_LOG_KEEP_DAYS = 1826  # five years
+
+
+class ConsentExportService(observability.Observable):
+    name = "consent_export"
+
+    db = Database()
+    events = Outbox()
+    clock = Clock()
+    sender = PartnerSender()
+    log_context = LogContext()
+    config = Config()
+
+    def _pseudonym(self, dossier_id):
+        return erasure.pseudonym(self.config["LOG_PSEUDONYM_KEY"], dossier_id)
+
+    # -- events -------------------------------------------------------------------------------------
+    @event_handler(REGISTRATION_EVENTS)
+    def on_registration_event(self, event):
+        with self.db.transaction() as session:
+            if not claim(session, REGISTRATION_EVENTS, event):
+                return
+            queued = outbound.apply_event(session, event, self.clock.now(), self._pseudonym)
+        if queued:
+            self.sender.wake({transfer.partner for transfer in queued})
+
+    @event_handler(ERASURE_REQUESTS)
+    def on_erasure_requested(self, event):
+        dossier_id = event["data"]["dossier_id"]
+        with self.db.transaction() as session:
+            if not claim(session, ERASURE_REQUESTS, event):
+                return
+            erased = erase_traces(session, event)
+            erased += erasure.erase_dossier(session, event["id"], dossier_id, self.clock.now(),
+                                            self._pseudonym(dossier_id))
+            record_receipt(session, self.events, self.name, event, erased)
+        forget_parked(self.config["AMQP_URI"], self.name, dossier_id)
+        self.sender.wake()
+
+    @http("GET", "/metrics")
+    def metrics(self, request):
+        """The platform's metrics plus the transfers waiting per partner: alert on parked > 0."""
+        status, headers, body = super().metrics(request)
+        with self.db.transaction() as session:
+            waiting = outbound.waiting(session)
+        lines = ["# HELP loket_consent_export_transfers Transfers queued for a partner or parked for an operator.",
+                 "# TYPE loket_consent_export_transfers gauge"]
+        lines += [f'loket_consent_export_transfers{{partner="{partner}",status="{name}"}} '
+                  f'{waiting.get((partner, name), 0)}'
+                  for partner in PARTNERS for name in (QUEUED, PARKED)]
+        return status, headers, body + "\n".join(lines) + "\n"
+
+    # -- RPC ----------------------------------------------------------------------------------------
+    @rpc
+    def parked_transfers(self):
+        """Transfers a partner refused or that ran out of attempts (field names, no values)."""
+        with self.db.transaction() as session:
+            return outbound.parked_transfers(session)
+
+    @rpc
+    def replay_transfer(self, transfer_id):
+        with self.db.transaction() as session:
+            replayed = outbound.replay_transfer(session, int(transfer_id), time.time())
+        self.sender.wake({replayed["partner"]})
+        return replayed
+
+    @rpc
+    def transfer_log(self, dossier_id):
+        """What left for which partner, under which consent; after an erasure, by the dossier's pseudonym."""
+        with self.db.transaction() as session:
+            return outbound.transfer_log(session, (dossier_id, self._pseudonym(dossier_id)))
+
+    @rpc
+    def personal_data(self, dossier_id):
+        with self.db.transaction() as session:
+            return outbound.personal_data(session, dossier_id)
+
+    @timer(interval=3600)
+    def purge_expired_log(self):
+        keep = timedelta(days=int(self.config.get("LOG_KEEP_DAYS", DEFAULT_LOG_KEEP_DAYS)))
+        with self.db.transaction() as session:
+            return erasure.purge_expired(session, self.clock.now() - keep)

@@ -1,0 +1,268 @@
+"""consent_export in a real nameko container on the real broker, fed by the real registration
+service, sending to local HTTP servers that stand in for Kind en Gezin and LOP."""
+import time
+
+import requests
+from sqlalchemy import MetaData, select
+
+from loket.contracts import envelope
+from loket.db import create_db_engine
+from loket.testing import drain_queue, publish_raw, wait_for
+
+PARENT = {"role": "parent", "actor_id": "account-1"}
+CONSENT = {"policy_version": "2024-05", "method": "web"}
+# P10 and P11, written out here independently of consent_export.fields.
+KIND_EN_GEZIN_FIELDS = {
+    "dossier_id", "applicant.last_name", "applicant.first_name", "applicant.birth_date",
+    "applicant.gender", "applicant.email", "applicant.phone", "applicant.address.street",
+    "applicant.address.house_number", "applicant.address.postal_code",
+    "applicant.address.municipality", "children[].id", "children[].last_name",
+    "children[].first_name", "children[].birth_date",
+}
+LOP_FIELDS = {"dossier_id", "applicant.email", "partner.email", "children[].id", "children[].birth_date"}
+
+
+def names(document, prefix=""):
+    if isinstance(document, dict):
+        return {name for key, value in document.items()
+                for name in names(value, f"{prefix}.{key}" if prefix else key)}
+    if isinstance(document, list):
+        return {name for item in document for name in names(item, prefix + "[]")}
+    return {prefix}
+
+
+def methods(server):
+    return [request["method"] for request in list(server.requests)]
+
+
+def settle():
+    """Long enough for a wrongly queued transfer to go out (SEND_INTERVAL and backoff are 0.1 s)."""
+    time.sleep(0.6)
+
+
+def test_consent_to_kind_en_gezin_pushes_exactly_the_allowed_fields_and_nothing_to_lop(
+        both_running, register, applied, kind_en_gezin, lop, consent_export):
+    dossier = register(1)
+    applied(1)
+
+    assert wait_for(lambda: len(kind_en_gezin.requests) == 1)
+    settle()
+    [push] = kind_en_gezin.requests
+    assert (push["method"], push["path"]) == ("POST", "/kg/dossiers")
+    assert names(push["json"]) == KIND_EN_GEZIN_FIELDS
+    assert "partner" not in push["json"]
+    assert push["json"]["applicant"]["email"] == dossier["applicant"]["email"]
+    assert push["json"]["children"][0]["birth_date"] == dossier["children"][0]["birth_date"]
+    assert push["headers"]["Authorization"] == "Bearer kg-token"
+    assert push["headers"]["Idempotency-Key"].endswith(":kind_en_gezin")
+    assert lop.requests == []
+
+    [entry] = consent_export.transfer_log(dossier["id"])
+    assert (entry["partner"], entry["kind"], entry["status"], entry["partner_status"]) == (
+        "kind_en_gezin", "push", "delivered", 201)
+    assert set(entry["field_names"]) == KIND_EN_GEZIN_FIELDS
+    assert entry["consent_id"] == dossier["consents"]["kind_en_gezin"]["id"]
+    assert dossier["applicant"]["email"] not in str(entry)
+
+
+def test_consent_to_lop_sends_the_emails_and_birth_dates_only(
+        both_running, register, applied, kind_en_gezin, lop):
+    dossier = register(2, lop=True)
+    applied(1)
+
+    assert wait_for(lambda: len(lop.requests) == 1)
+    [push] = lop.requests
+    assert names(push["json"]) == LOP_FIELDS
+    assert push["json"]["partner"] == {"email": dossier["partner"]["email"]}
+    assert push["headers"]["Authorization"].startswith("Basic ")
+    settle()
+    assert kind_en_gezin.requests == []
+
+
+def test_refused_consent_sends_no_request_at_all(
+        both_running, register, applied, kind_en_gezin, lop, consent_export):
+    dossier = register(3, kind_en_gezin=False, lop=False)
+    applied(1)
+    settle()
+
+    assert kind_en_gezin.requests == [] and lop.requests == []
+    assert consent_export.transfer_log(dossier["id"]) == []
+
+
+def test_a_partner_that_fails_twice_then_recovers_gets_the_change_exactly_once(
+        both_running, register, kind_en_gezin, consent_export):
+    kind_en_gezin.script = [{"status": 500, "answer": "down"}, {"status": 503, "answer": "still down"}]
+    dossier = register(4)
+
+    assert wait_for(lambda: len(kind_en_gezin.accepted) == 1)
+    settle()
+    assert [r["status"] for r in kind_en_gezin.requests] == [500, 503, 201]
+    assert len({r["headers"]["Idempotency-Key"] for r in kind_en_gezin.requests}) == 1
+    [entry] = consent_export.transfer_log(dossier["id"])
+    assert (entry["status"], entry["attempts"]) == ("delivered", 3)
+
+
+def test_a_partner_that_times_out_gets_the_same_transfer_again(
+        both_running, register, kind_en_gezin, consent_export):
+    kind_en_gezin.script = [{"delay": 3.0}]  # longer than the 1 s read timeout
+    dossier = register(5)
+
+    assert wait_for(lambda: len(kind_en_gezin.requests) == 2, timeout=15)
+    assert wait_for(lambda: consent_export.transfer_log(dossier["id"])[0]["status"] == "delivered")
+    first, second = kind_en_gezin.requests
+    assert first["headers"]["Idempotency-Key"] == second["headers"]["Idempotency-Key"]
+    assert first["json"] == second["json"]
+
+
+def test_a_rejection_is_parked_with_the_answer_holds_the_dossier_back_and_can_be_replayed(
+        both_running, register, registration, applied, kind_en_gezin, consent_export,
+        consent_export_config):
+    kind_en_gezin.script = [{"status": 400, "answer": '{"error": "unknown municipality"}'}]
+    dossier = register(6)
+    assert wait_for(lambda: consent_export.parked_transfers() != [])
+    [parked] = consent_export.parked_transfers()
+    assert (parked["dossier_id"], parked["kind"], parked["partner_status"], parked["partner_answer"]) == (
+        dossier["id"], "push", 400, '{"error": "unknown municipality"}')
+
+    registration.update_contact(dossier["id"], {"applicant": {"phone": "+32 2 555 01 01"}}, PARENT)
+    applied(2)
+    settle()
+    assert methods(kind_en_gezin) == ["POST"]  # the update waits behind the parked push
+
+    metrics = requests.get(f"http://{consent_export_config['WEB_SERVER_ADDRESS']}/metrics", timeout=5).text
+    assert 'loket_consent_export_transfers{partner="kind_en_gezin",status="parked"} 1' in metrics
+    assert 'loket_consent_export_transfers{partner="kind_en_gezin",status="queued"} 1' in metrics
+
+    consent_export.replay_transfer(parked["id"])
+
+    assert wait_for(lambda: methods(kind_en_gezin) == ["POST", "POST", "PUT"])
+    assert kind_en_gezin.requests[2]["json"]["applicant"]["phone"] == "+32 2 555 01 01"
+    assert consent_export.parked_transfers() == []
+
+
+def test_a_withdrawal_during_retries_supersedes_the_update_and_only_the_delete_goes_out(
+        both_running, register, registration, applied, kind_en_gezin, consent_export):
+    dossier = register(7)
+    assert wait_for(lambda: len(kind_en_gezin.accepted) == 1)
+    kind_en_gezin.status = 503
+    registration.update_contact(dossier["id"], {"applicant": {"phone": "+32 2 555 02 02"}}, PARENT)
+    assert wait_for(lambda: methods(kind_en_gezin).count("PUT") >= 2)
+
+    registration.withdraw_consent(dossier["id"], {"partner": "kind_en_gezin", **CONSENT}, PARENT)
+    applied(3)
+    assert wait_for(lambda: "DELETE" in methods(kind_en_gezin))
+    updates_tried = methods(kind_en_gezin).count("PUT")
+    kind_en_gezin.status = 204
+
+    assert wait_for(lambda: [r["method"] for r in kind_en_gezin.accepted] == ["POST", "DELETE"])
+    settle()
+    assert methods(kind_en_gezin).count("PUT") == updates_tried  # never again after the withdrawal
+    assert [r["method"] for r in kind_en_gezin.accepted] == ["POST", "DELETE"]
+    assert kind_en_gezin.accepted[1]["json"] == {"dossier_id": dossier["id"]}
+    assert [(e["kind"], e["status"]) for e in consent_export.transfer_log(dossier["id"])] == [
+        ("push", "delivered"), ("update", "superseded"), ("delete", "delivered")]
+
+
+def test_lop_down_does_not_hold_back_kind_en_gezin(
+        both_running, register, registration, kind_en_gezin, lop):
+    lop.status = 503
+    dossier = register(8, kind_en_gezin=True, lop=True)
+    assert wait_for(lambda: len(kind_en_gezin.accepted) == 1)
+
+    registration.update_contact(dossier["id"], {"applicant": {"email": "nieuw8@example.org"}}, PARENT)
+
+    assert wait_for(lambda: [r["method"] for r in kind_en_gezin.accepted] == ["POST", "PUT"])
+    assert kind_en_gezin.accepted[1]["json"]["applicant"]["email"] == "nieuw8@example.org"
+    assert lop.accepted == [] and len(lop.requests) >= 2
+    lop.status = 201
+    assert wait_for(lambda: [r["method"] for r in lop.accepted] == ["POST", "PUT"])
+
+
+def test_a_redelivered_or_older_event_sends_nothing_more(
+        both_running, register, registration, applied, amqp_uri, kind_en_gezin):
+    dossier = register(9)
+    [registered] = drain_queue(amqp_uri, "matching.registration_events", 1)
+    registration.update_contact(dossier["id"], {"applicant": {"phone": "+32 2 555 03 03"}}, PARENT)
+    applied(2)
+    assert wait_for(lambda: methods(kind_en_gezin) == ["POST", "PUT"])
+
+    publish_raw(amqp_uri, registered["type"], registered)  # the same event again
+    older = {**registered, "id": "a-later-copy-of-the-first-event"}  # sequence 1 < 2 applied
+    publish_raw(amqp_uri, older["type"], older)
+    applied(3)
+    settle()
+
+    assert methods(kind_en_gezin) == ["POST", "PUT"]
+
+
+def test_a_restricted_dossier_sends_no_update_but_still_its_delete(
+        both_running, register, registration, applied, kind_en_gezin):
+    dossier = register(10)
+    assert wait_for(lambda: len(kind_en_gezin.accepted) == 1)
+    registration.set_restriction(dossier["id"], {"restricted": True}, PARENT)
+    registration.update_contact(dossier["id"], {"applicant": {"phone": "+32 2 555 04 04"}}, PARENT)
+    applied(3)
+    settle()
+    assert methods(kind_en_gezin) == ["POST"]
+
+    registration.withdraw_consent(dossier["id"], {"partner": "kind_en_gezin", **CONSENT}, PARENT)
+
+    assert wait_for(lambda: methods(kind_en_gezin) == ["POST", "DELETE"])
+
+
+def test_an_erasure_request_deletes_at_the_partner_erases_the_rows_and_answers(
+        both_running, register, applied, amqp_uri, kind_en_gezin, consent_export,
+        consent_export_db):
+    dossier = register(11)
+    assert wait_for(lambda: len(kind_en_gezin.accepted) == 1)
+    request = envelope("retention.erasure_requested",
+                       {"dossier_id": dossier["id"], "run_id": "run-1", "reason": "parent_request"},
+                       aggregate_id=dossier["id"], sequence=0, producer="retention")
+
+    publish_raw(amqp_uri, request["type"], request)
+
+    # registration answers too (and erases the dossier, whose dossier_erased event follows)
+    receipts = {r["type"]: r for r in drain_queue(amqp_uri, "retention.erasure_receipts", 2)}
+    receipt = receipts["consent_export.erasure_receipt"]
+    assert receipt["data"]["run_id"] == "run-1" and receipt["data"]["erased_rows"] > 0
+    assert wait_for(lambda: [r["method"] for r in kind_en_gezin.accepted] == ["POST", "DELETE"])
+    assert wait_for(lambda: set(rows_mentioning(consent_export_db, dossier["id"])) == {"inbox"})
+    assert consent_export.personal_data(dossier["id"])["transfers"] == []
+    log = consent_export.transfer_log(dossier["id"])
+    assert [(e["kind"], e["status"], e["pseudonymised"]) for e in log] == [
+        ("push", "delivered", True), ("delete", "delivered", True)]
+
+
+def rows_mentioning(url, text):
+    """{table: rows holding `text` anywhere}. Only the inbox may still name the dossier: the
+    erasure request's row (so that a redelivered request is recognised, loket.erasure) and the
+    ids of events that arrived after the erasure and were ignored."""
+    engine = create_db_engine(url)
+    metadata = MetaData()
+    metadata.reflect(engine)
+    found = {}
+    with engine.connect() as connection:
+        for table in metadata.sorted_tables:
+            hits = sum(text in str(tuple(row)) for row in connection.execute(select(table)))
+            if hits:
+                found[table.name] = hits
+    engine.dispose()
+    return found
+
+
+def test_on_postgresql_too(start_registration, start_consent_export, register, kind_en_gezin,
+                           postgres_url, consent_export_config):
+    from loket.migrations import upgrade
+    from pathlib import Path
+
+    upgrade(Path(__file__).resolve().parents[2] / "alembic.ini", postgres_url)
+    start_registration()
+    start_consent_export(DATABASE_URL=postgres_url)
+    kind_en_gezin.script = [{"status": 502}]
+
+    dossier = register(12)
+
+    assert wait_for(lambda: len(kind_en_gezin.accepted) == 1)
+    assert kind_en_gezin.accepted[0]["json"]["dossier_id"] == dossier["id"]
+    settle()
+    assert [r["status"] for r in kind_en_gezin.requests] == [502, 201]
