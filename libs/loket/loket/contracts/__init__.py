@@ -47,8 +47,8 @@ def _registry():
     # Imported lazily so this module has no import cycle with the producers' schema modules.
     global _cache
     if _cache is None:
-        from loket.contracts import registration, retention
-        registry = {**registration.SCHEMAS, **retention.SCHEMAS}
+        from loket.contracts import matching, registration, retention
+        registry = {**registration.SCHEMAS, **matching.SCHEMAS, **retention.SCHEMAS}
         # Producers added later register here, one import each.
         _cache = registry
     return {**_cache, **_registered}
