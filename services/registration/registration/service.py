@@ -9,7 +9,7 @@ from nameko.rpc import rpc
 from nameko.timer import timer
 
 from loket.clock import Clock
-from loket.consumer import event_handler
+from loket.consumer import PermanentError, event_handler
 from loket.db import Database
 from loket.erasure import erase_traces, forget_parked, record_receipt
 from loket.inbox import claim
@@ -20,7 +20,7 @@ from loket.outbox import Outbox
 from . import dossiers, schemas
 from .access import authorize, registrant, require_internal
 from .dependencies import Encryption
-from .errors import Forbidden, NotFound
+from .errors import Conflict, Forbidden, NotFound
 
 SYSTEM = {"role": "system", "actor_id": "registration"}
 ERASURE_REQUESTS = "registration.erasure_requests"
@@ -167,6 +167,23 @@ class RegistrationService(observability.Observable):
         self.expire_requests()
 
     # -- events -------------------------------------------------------------------------------------
+    @event_handler(MATCHING_EVENTS)
+    def on_offer_accepted(self, event):
+        """Acceptance of an offer is an enrollment: close the request (other facilities lose access, P21)."""
+        offer = event["data"]
+        with self.db.transaction() as session:
+            if not claim(session, MATCHING_EVENTS, event):
+                return
+            try:
+                dossiers.record_enrollment(
+                    session, self.clock.now(), offer["dossier_id"],
+                    {"request_id": offer["request_id"], "facility_id": offer["facility_id"]}, SYSTEM, self.events)
+            except NotFound:
+                return  # the dossier was erased meanwhile: nothing left to enroll
+            except Conflict as exc:
+                # e.g. the parent cancelled while accepting: an operator must look at this one
+                raise PermanentError(f"enrollment refused: {exc}") from exc
+
     @event_handler(ERASURE_REQUESTS)
     def on_erasure_requested(self, event):
         dossier_id = event["data"]["dossier_id"]
