@@ -25,41 +25,48 @@ def latest_desired_start(place: FreePlace) -> date:
     return add_months(place.start_date, ALLOCATION_HORIZON_MONTHS)
 
 
-def care_plan_misfit(care_plan, free_days) -> str | None:
+def care_plan_misfit(care_plan, free_days) -> tuple[str, dict] | None:
     """Why the care plan does not fit the free days, or None: every wanted day is free, a half day fits a full day."""
     for day, wanted in care_plan.items():
         free = free_days.get(day)
         if free is None:
-            return reasons.DAY_NOT_FREE.format(day=day)
+            return reasons.DAY_NOT_FREE, {"day": day}
         if free != "full" and free != wanted:
-            return reasons.DAY_PART_NOT_FREE.format(day=day, wanted=wanted, free=free)
+            return reasons.DAY_PART_NOT_FREE, {"day": day, "wanted": wanted, "free": free}
     return None
 
 
-def misfit(candidate: Candidate, facility_id: str, place: FreePlace, latest_start: date) -> str | None:
-    """Why `candidate` may not be ranked for `place`, or None. `latest_start` is latest_desired_start(place)."""
+def misfit(candidate: Candidate, facility_id: str, place: FreePlace, latest_start: date) -> tuple[str, dict] | None:
+    """Why `candidate` may not be ranked for `place` as (sentence template, its fields), or None.
+
+    The sentence is left unformatted: ranking only needs to know whether, for thousands of requests.
+    `latest_start` is latest_desired_start(place).
+    """
     if candidate.status != "active":
-        return reasons.NOT_ACTIVE.format(status=candidate.status)
+        return reasons.NOT_ACTIVE, {"status": candidate.status}
     if not candidate.urgent and facility_id not in candidate.facility_ids:
-        return reasons.NOT_CHOSEN
+        return reasons.NOT_CHOSEN, {}
     desired = candidate.desired_start_date
     if desired < place.start_date:
-        return reasons.STARTS_BEFORE_PLACE.format(desired=desired, start=place.start_date)
+        return reasons.STARTS_BEFORE_PLACE, {"desired": desired, "start": place.start_date}
     if desired > latest_start:
-        return reasons.STARTS_TOO_LATE.format(desired=desired, start=place.start_date,
-                                              months=ALLOCATION_HORIZON_MONTHS)
+        return reasons.STARTS_TOO_LATE, {"desired": desired, "start": place.start_date,
+                                         "months": ALLOCATION_HORIZON_MONTHS}
     problem = care_plan_misfit(candidate.care_plan, place.weekdays)
     if problem:
         return problem
     age = age_in_months(candidate.child_birth_date, desired)
     if age < 0:
-        return reasons.NOT_BORN
+        return reasons.NOT_BORN, {}
     if not place.min_age_months <= age <= place.max_age_months:
-        return reasons.AGE_OUTSIDE.format(age=age, low=place.min_age_months, high=place.max_age_months)
+        return reasons.AGE_OUTSIDE, {"age": age, "low": place.min_age_months, "high": place.max_age_months}
     return None
 
 
 def eligible(candidate: Candidate, facility: Facility, place: FreePlace) -> tuple[bool, str]:
     """(True, why it fits) or (False, the first reason it does not)."""
     problem = misfit(candidate, facility.id, place, latest_desired_start(place))
-    return (False, problem) if problem else (True, reasons.FITS)
+    if problem is None:
+        return True, reasons.FITS
+    template, fields = problem
+    return False, template.format(**fields)

@@ -11,6 +11,7 @@ Urgency makes a request visible to every facility (P2) but does not move it up: 
 This module is also the public face of the pure core: the service imports from here.
 """
 from dataclasses import dataclass
+from datetime import timezone
 from typing import Callable, Iterable
 
 from matching import reasons
@@ -224,7 +225,10 @@ STEPS: dict[str, Step] = {
 def _tie_break(candidate: Candidate, names: tuple[str, ...]) -> tuple[tuple, str]:
     values = {"registered_at": candidate.registered_at, "child_birth_date": candidate.child_birth_date,
               "request_id": candidate.request_id}
-    parts = ", then ".join(reasons.TIE_BREAK_PARTS[name].format(**values) for name in names)
+    # isoformat is several times faster than strftime, and this runs for every ranked candidate.
+    shown = {"registered_at": candidate.registered_at.astimezone(timezone.utc).isoformat(" ", "minutes")[:16],
+             "child_birth_date": candidate.child_birth_date.isoformat(), "request_id": candidate.request_id}
+    parts = ", then ".join(reasons.TIE_BREAK_PARTS[name].format(**shown) for name in names)
     return tuple(values[name] for name in names), reasons.TIE_BREAK.format(parts=parts)
 
 

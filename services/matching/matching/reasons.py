@@ -51,7 +51,7 @@ FACILITY_RULE_LABELS = {
 NO_PRIORITY = "No priority rule applies"
 TIE_BREAK = "Then by {parts}"
 TIE_BREAK_PARTS = {
-    "registered_at": "registration ({registered_at:%Y-%m-%d %H:%M} UTC)",
+    "registered_at": "registration ({registered_at} UTC)",
     "child_birth_date": "child's birth date ({child_birth_date})",
     "request_id": "request id ({request_id})",
 }

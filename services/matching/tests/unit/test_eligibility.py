@@ -62,6 +62,12 @@ def test_care_plan_fits_when_every_wanted_day_is_free(wanted, free, fits):
     assert (care_plan_misfit(wanted, free) is None) is fits
 
 
+def test_a_missing_day_is_explained(make_candidate, make_facility, make_place):
+    fits, reason = eligible(make_candidate(care_plan={"wed": "morning"}), make_facility(),
+                            make_place(weekdays={"mon": "full"}))
+    assert not fits and reason == "The care plan asks for wed, which is not free in this place"
+
+
 def test_care_plan_misfit_is_explained(make_candidate, make_facility, make_place):
     candidate = make_candidate(care_plan={"mon": "full", "thu": "full"})
     fits, reason = eligible(candidate, make_facility(), make_place(weekdays={"mon": "full", "thu": "morning"}))

@@ -1,5 +1,5 @@
 """Hand-made cases for every kg-2013 rule and quota boundary."""
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -283,3 +283,9 @@ def test_an_offer_on_dutch_priority_needs_a_free_seat_now(make_facility, make_pl
     assert not offer_respects_dutch_share(nl, facility, filled_meanwhile, kg2013)
     assert not offer_respects_dutch_share(nl, facility, offered_meanwhile, kg2013)
     assert offer_respects_dutch_share(other, facility, filled_meanwhile, kg2013)
+
+
+def test_registration_time_is_shown_in_utc(ranked, make_candidate):
+    brussels_summer = timezone(timedelta(hours=2))
+    ranking = ranked([make_candidate("r", registered_at=datetime(2026, 5, 4, 11, 30, tzinfo=brussels_summer))])
+    assert ranking.candidates[0].reasons[-1].startswith("Then by registration (2026-05-04 09:30 UTC)")
