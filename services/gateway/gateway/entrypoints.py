@@ -6,6 +6,7 @@ carries a body limit and a correlation id that follows the RPC calls into the se
 """
 import io
 import re
+import socket
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,7 +32,6 @@ class Route:
     responses: Mapping[int, type[Schema] | dict | None]  # status -> body schema (None: no body)
     errors: tuple[int, ...] = ()
     body: type[Schema] | None = None
-    query: type[Schema] | None = None
     authenticated: bool = True
     media_type: str = "application/json"  # of the responses in `responses`
     description: str = ""
@@ -58,6 +58,12 @@ class JsonWsgiApp(WsgiApp):
 
 
 class JsonWebServer(WebServer):
+    def process_request(self, sock, address):
+        # eventlet writes a response in more than one send; with Nagle's algorithm the last one waits for
+        # the client's delayed ACK (up to 40 ms on Linux) on every keep-alive request
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().process_request(sock, address)
+
     def get_wsgi_app(self):
         return JsonWsgiApp(self)
 

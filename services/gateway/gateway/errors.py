@@ -13,7 +13,9 @@ from marshmallow import ValidationError
 from nameko.exceptions import UnknownService
 from werkzeug.exceptions import HTTPException
 
-from gateway.accounts import InvalidAccount, InvalidConfirmation, LoginRefused, NotAuthenticated
+from gateway.accounts import (
+    EmailNotConfirmed, InvalidAccount, InvalidConfirmation, LoginRefused, NotAuthenticated,
+)
 from gateway.passwords import PasswordRejected
 from loket.access import Caller
 from gateway.responses import json_response
@@ -38,7 +40,9 @@ class BackendUnavailable(Exception):
 _STATUS = [
     (MalformedBody, 400, "malformed_body", "The body must be a JSON object."),
     (NotAuthenticated, 401, "not_authenticated", "Log in and send the session token as a bearer token."),
-    (LoginRefused, 401, "login_refused", "Wrong email or password, or the account is not confirmed yet."),
+    # only after the right password, so it tells nothing to someone who does not know it
+    (EmailNotConfirmed, 403, "email_not_confirmed", "Confirm your email address first."),
+    (LoginRefused, 401, "login_refused", "Wrong email or password."),
     (InvalidConfirmation, 400, "invalid_confirmation", "The confirmation token is unknown, used or expired."),
     (Forbidden, 403, "forbidden", "You may not do this with this dossier."),
     (NotFound, 404, "not_found", "Not found."),

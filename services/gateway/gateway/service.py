@@ -23,7 +23,6 @@ from loket.logs import LogContext
 log = logging.getLogger(__name__)
 
 PUBLIC = (400, 413)
-AUTHENTICATED = (400, 401, 413)
 DOSSIER_READ = (401, 404, 503)
 DOSSIER_CHANGE = (400, 401, 403, 404, 409, 413, 503)
 DOSSIER_PATH = {"dossier_id": "The dossier's id."}
@@ -127,9 +126,10 @@ class GatewayService(observability.Observable):
         return self._confirmation_sent(token)
 
     @http("POST", "/sessions", summary="Log in", tag="accounts", body=schemas.LogInBody,
-          responses={201: schemas.SessionCreated}, errors=(400, 401, 413, 429), authenticated=False,
-          description="401 never says whether the email exists. 429 with Retry-After when too many logins "
-                      "failed from the client's address.")
+          responses={201: schemas.SessionCreated}, errors=(400, 401, 403, 413, 429), authenticated=False,
+          description="401 never says whether the email exists. 403 once the password is right but the email "
+                      "is not confirmed yet. 429 with Retry-After when too many logins failed from the "
+                      "client's address.")
     def log_in(self, request):
         body = web.validated_body(request, schemas.LogInBody())
         address = web.client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),

@@ -40,6 +40,8 @@ def test_a_weak_password_is_refused_field_by_field(api):
 
 def test_signing_up_twice_answers_alike_and_keeps_the_first_password(api):
     first = api.post("/accounts", json={"email": "an@example.org", "password": "a long passphrase for my dossier"})
+    unconfirmed = api.post("/sessions", json={"email": "an@example.org", "password": "a long passphrase for my dossier"})
+    assert (unconfirmed.status_code, unconfirmed.json()["error"]) == (403, "email_not_confirmed")
     again = api.post("/accounts", json={"email": "AN@example.org", "password": "another long passphrase!"})
     assert (first.status_code, again.status_code) == (202, 202)
     assert again.json() == {"status": "confirmation_sent"}  # no token: nothing was created

@@ -25,7 +25,7 @@ def answer(exc):
     (InvalidConfirmation(), 400, "invalid_confirmation"),
     (NotAuthenticated(), 401, "not_authenticated"),
     (LoginRefused(), 401, "login_refused"),
-    (EmailNotConfirmed(), 401, "login_refused"),
+    (EmailNotConfirmed(), 403, "email_not_confirmed"),
     (Forbidden("a parent may only access their own dossier"), 403, "forbidden"),
     (NotFound("dossier 42 not found"), 404, "not_found"),
     (RouteNotFound(), 404, "not_found"),
