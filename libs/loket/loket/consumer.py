@@ -11,12 +11,15 @@ not acked and comes back by itself.
     def on_registration_event(self, event): ...
 """
 import logging
+import threading
 from functools import partial
+
+import eventlet
 
 from kombu import Connection
 from nameko.amqp.publish import get_producer
 from nameko.exceptions import ContainerBeingKilled
-from nameko.messaging import Consumer
+from nameko.messaging import Consumer, QueueConsumer
 
 from loket import contracts, observability, topology
 
@@ -105,3 +108,84 @@ class EventHandler(Consumer):
 
 
 event_handler = EventHandler.decorator
+
+
+class BatchQueueConsumer(QueueConsumer):
+    """A queue consumer of its own (own channel) whose prefetch allows whole batches in flight."""
+
+    @property
+    def prefetch_count(self):
+        return int(self.container.config.get("BATCH_PREFETCH", 500))
+
+
+class BatchEventHandler(EventHandler):
+    """Hands the handler a list of events, in arrival order, to apply in one transaction.
+
+    For projections that must catch up fast: one worker and one commit per batch instead of per
+    event. A batch is flushed when it is full or `max_wait` seconds after its first event. If the
+    handler raises, every message of the batch goes its own way through retry and parking, so the
+    handler must be idempotent per event (loket.inbox.claim) - which it is anyway. A retried message
+    is handled alone, so only a poisonous event ends up parked.
+
+        @batch_event_handler("matching.registration_events", batch_size=200)
+        def on_registration_events(self, events): ...
+    """
+
+    queue_consumer = BatchQueueConsumer()
+
+    def __init__(self, subscription, batch_size=200, max_wait=0.05, **kwargs):
+        self.batch_size = batch_size
+        self.max_wait = max_wait
+        super().__init__(subscription, **kwargs)
+
+    def setup(self):
+        super().setup()
+        self._pending = []
+        self._lock = threading.Lock()
+        self._timer = None
+
+    def handle_message(self, body, message):
+        try:
+            event = contracts.parse(body)
+        except contracts.ContractError as exc:
+            self._settle_failed(message, exc, permanent=True)
+            return
+        if int((message.headers or {}).get(ATTEMPT_HEADER, 0)):
+            # A retry comes back alone, so that one poisonous event cannot sink its neighbours again.
+            self._spawn([(event, message)])
+            return
+        with self._lock:
+            self._pending.append((event, message))
+            full = len(self._pending) >= self.batch_size
+            if not full and self._timer is None:
+                self._timer = eventlet.spawn_after(self.max_wait, self._flush)
+        if full:
+            self._flush()
+
+    def _flush(self):
+        with self._lock:
+            batch, self._pending = self._pending, []
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        if batch:
+            self._spawn(batch)
+
+    def _spawn(self, batch):
+        events = [event for event, _ in batch]
+        messages = [message for _, message in batch]
+        try:
+            self.container.spawn_worker(
+                self, (events,), {}, context_data={"correlation_id": events[0]["correlation_id"]},
+                handle_result=partial(self.handle_batch_result, messages))
+        except ContainerBeingKilled:
+            for message in messages:
+                self.queue_consumer.requeue_message(message)
+
+    def handle_batch_result(self, messages, worker_ctx, result=None, exc_info=None):
+        for message in messages:
+            self.handle_message_processed(message, result, exc_info)
+        return result, exc_info
+
+
+batch_event_handler = BatchEventHandler.decorator

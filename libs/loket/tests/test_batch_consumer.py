@@ -1,0 +1,82 @@
+"""The batch event handler: events arrive as lists, in order, one transaction per batch; a failed batch
+falls back to per-message retries and parking, and redeliveries still have no second effect."""
+import time
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
+
+from loket import contracts, parking
+from loket.consumer import batch_event_handler
+from loket.db import Database, create_db_engine
+from loket.inbox import claim
+from loket.tables import platform_metadata
+from loket.testing import publish_raw, wait_for
+
+PING = "registration.test_ping"
+SUBSCRIPTION = "matching.registration_events"
+metadata = MetaData()
+applied = Table("applied", metadata, Column("event_id", String(64)), Column("n", Integer))
+batches = []
+state = {"fail_n": None}
+
+
+class BatchConsumer:
+    name = "batch_consumer"
+    db = Database()
+
+    @batch_event_handler(SUBSCRIPTION, batch_size=50, max_wait=0.05)
+    def on_events(self, events):
+        batches.append(len(events))
+        with self.db.transaction() as session:
+            for event in events:
+                if state["fail_n"] is not None and event["data"]["n"] == state["fail_n"]:
+                    raise RuntimeError("one poisonous event")
+                if claim(session, SUBSCRIPTION, event):
+                    session.execute(insert(applied).values(event_id=event["id"], n=event["data"]["n"]))
+
+
+@pytest.fixture
+def consumer(container_factory, amqp_uri, sqlite_url):
+    batches.clear()
+    state["fail_n"] = None
+    engine = create_db_engine(sqlite_url)
+    platform_metadata.create_all(engine)
+    metadata.create_all(engine)
+    container = container_factory(BatchConsumer, {"AMQP_URI": amqp_uri, "DATABASE_URL": sqlite_url,
+                                                  "RETRY_DELAYS_MS": [100]})
+    container.start()
+    yield engine, amqp_uri
+    engine.dispose()
+
+
+def publish(amqp_uri, count, start=0):
+    from kombu import Connection
+    import json
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
+        producer = connection.Producer()
+        for n in range(start, start + count):
+            body = contracts.envelope(PING, {"n": n}, aggregate_id="d1", sequence=n, producer="test")
+            producer.publish(json.dumps(body), exchange="loket.events", routing_key=PING,
+                             content_type="application/json", message_id=body["id"])
+
+
+def applied_ns(engine):
+    with engine.connect() as connection:
+        return [n for (n,) in connection.execute(select(applied.c.n))]
+
+
+def test_events_are_applied_in_batches_and_in_order(consumer):
+    engine, amqp_uri = consumer
+    publish(amqp_uri, 400)
+    assert wait_for(lambda: len(applied_ns(engine)) == 400)
+    assert applied_ns(engine) == list(range(400))
+    assert max(batches) > 1 and len(batches) < 400
+
+
+def test_a_failing_batch_retries_each_event_and_parks_only_the_poison(consumer):
+    engine, amqp_uri = consumer
+    state["fail_n"] = 7
+    publish(amqp_uri, 20)
+    assert wait_for(lambda: parking.counts(amqp_uri)[SUBSCRIPTION] == 1, timeout=15)
+    assert wait_for(lambda: sorted(applied_ns(engine)) == [n for n in range(20) if n != 7], timeout=15)
+    assert parking.list_parked(amqp_uri, SUBSCRIPTION)[0]["error"].startswith("RuntimeError")
