@@ -57,6 +57,12 @@ def start_service(config, instances, workdir):
     return processes
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process (and its threads), from /proc: robust against other load on the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_once(database_url, dossiers, clients, instances):
     vhost = f"loket-bench-{uuid.uuid4().hex[:8]}"
     requests.put(f"{API}/vhosts/{vhost}", timeout=10).raise_for_status()
@@ -94,6 +100,11 @@ def run_once(database_url, dossiers, clients, instances):
                         cluster.registration.get_dossier(first["dossier"]["id"], PARENT)
 
             total = per_client * clients
+            if os.environ.get("PROFILE_SERVICE"):  # py-spy flame data of the first instance, for "where the time goes"
+                subprocess.Popen(["py-spy", "record", "--format", "raw", "-o", os.environ["PROFILE_SERVICE"],
+                                  "--pid", str(processes[0].pid), "--duration", "15", "--nonblocking"])
+            service_cpu = sum(cpu_seconds(process.pid) for process in processes)
+            client_cpu = time.process_time()
             started = time.perf_counter()
             pool = eventlet.GreenPool(clients)
             list(pool.imap(client, range(clients)))
@@ -101,6 +112,8 @@ def run_once(database_url, dossiers, clients, instances):
             while queue_depth(vhost) < total + 1:
                 time.sleep(0.05)
             published = time.perf_counter()
+            service_cpu = sum(cpu_seconds(process.pid) for process in processes) - service_cpu
+            client_cpu = time.process_time() - client_cpu
             list(pool.imap(reader, range(clients)))
             read_done = time.perf_counter()
         finally:
@@ -110,7 +123,8 @@ def run_once(database_url, dossiers, clients, instances):
                 process.wait(timeout=30)
             requests.delete(f"{API}/vhosts/{quote(vhost, safe='')}", timeout=30)
     return {"rpc": total / (rpc_done - started), "end_to_end": total / (published - started),
-            "reads": total / (read_done - published)}
+            "reads": total / (read_done - published),
+            "service_cpu_ms": 1000 * service_cpu / total, "client_cpu_ms": 1000 * client_cpu / total}
 
 
 def main():
@@ -140,7 +154,8 @@ def main():
     for database, runs in results.items():
         median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
         print(f"  {database:10s} registered (RPC answered) {median['rpc']:6.0f}   "
-              f"registered + event published {median['end_to_end']:6.0f}   baseline reads {median['reads']:6.0f}")
+              f"registered + event published {median['end_to_end']:6.0f}   baseline reads {median['reads']:6.0f}   "
+              f"CPU per dossier: service {median['service_cpu_ms']:.1f} ms, clients {median['client_cpu_ms']:.1f} ms")
 
 
 if __name__ == "__main__":

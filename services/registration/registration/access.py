@@ -3,12 +3,10 @@
 The gateway passes who is calling; the decision is made here, by the owner of the data, so a direct
 RPC call with the wrong caller is refused too.
 """
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
-
 from loket import access
 
-from .errors import Forbidden, NotFound
+from .dossiers import load_dossier
+from .errors import Forbidden
 from .models import Dossier
 from .snapshots import snapshot
 
@@ -38,14 +36,7 @@ def relations_of(dossier: Dossier) -> access.DossierRelations:
 def authorize(session, dossier_id, actor, operation, now, request_id=None) -> access.Decision:
     """Raise NotFound or Forbidden unless the caller may perform `operation` on the dossier."""
     caller = caller_from(actor)
-    dossier = session.scalars(
-        select(Dossier).where(Dossier.id == dossier_id).options(
-            selectinload(Dossier.requests), selectinload(Dossier.children), selectinload(Dossier.access_grants),
-            selectinload(Dossier.applicant), selectinload(Dossier.partner), selectinload(Dossier.priority),
-            selectinload(Dossier.consents))
-    ).one_or_none()
-    if dossier is None:
-        raise NotFound(f"dossier {dossier_id} not found")
+    dossier = load_dossier(session, dossier_id)
     decision = access.decide(caller, operation, relations_of(dossier), now, request_id=request_id)
     if not decision.allowed:
         raise Forbidden(decision.reason)

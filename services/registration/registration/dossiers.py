@@ -42,15 +42,17 @@ def record_audit(session: Session, now: datetime, dossier_id: str, actor: dict, 
                            at=now))
 
 
-def _load(session: Session, dossier_id: str) -> Dossier:
-    dossier = session.scalars(
-        select(Dossier).where(Dossier.id == dossier_id).options(
-            selectinload(Dossier.applicant), selectinload(Dossier.partner),
-            selectinload(Dossier.children), selectinload(Dossier.requests),
-            selectinload(Dossier.priority), selectinload(Dossier.consents),
-            selectinload(Dossier.access_grants),
-        )
-    ).one_or_none()
+_WHOLE_DOSSIER = (
+    selectinload(Dossier.applicant), selectinload(Dossier.partner), selectinload(Dossier.children),
+    selectinload(Dossier.requests), selectinload(Dossier.priority), selectinload(Dossier.consents),
+    selectinload(Dossier.access_grants),
+)
+
+
+def load_dossier(session: Session, dossier_id: str) -> Dossier:
+    """The dossier with everything it holds. A dossier this session loaded already (the access check
+    does) comes from the identity map without a second round of queries."""
+    dossier = session.get(Dossier, dossier_id, options=_WHOLE_DOSSIER)
     if dossier is None:
         raise NotFound(f"dossier {dossier_id} not found")
     return dossier
@@ -183,7 +185,7 @@ def get_dossier(session: Session, now: datetime, dossier_id: str, actor: dict,
                 keyring: Keyring) -> dict:
     """The dossier view (snapshot, situation with the decrypted health situation, consent
     history); the read is audited."""
-    dossier = _load(session, dossier_id)
+    dossier = load_dossier(session, dossier_id)
     token = dossier.priority.health_situation_encrypted
     record_audit(session, now, dossier_id, actor, "get_dossier")
     return dossier_view(dossier, keyring.decrypt(token) if token else None)
@@ -193,7 +195,7 @@ def update_contact(session: Session, now: datetime, dossier_id: str, data: dict,
                    events) -> dict:
     """Apply UpdateContactInput data: the applicant's given fields, the partner (replaced,
     added, or removed with `partner: None`), the preferred language."""
-    dossier = _load(session, dossier_id)
+    dossier = load_dossier(session, dossier_id)
     sections = []
     if data.get("preferred_language") or "applicant" in data:
         sections.append("contact")
@@ -221,7 +223,7 @@ def update_contact(session: Session, now: datetime, dossier_id: str, data: dict,
 def update_situation(session: Session, now: datetime, dossier_id: str, data: dict, actor: dict,
                      events, keyring: Keyring) -> dict:
     """Replace the situation (UpdateSituationInput) and, when given, children's family situation."""
-    dossier = _load(session, dossier_id)
+    dossier = load_dossier(session, dossier_id)
     errors = {}
     if situation_errors := partner_situation_errors(data["situation"], dossier.partner is not None):
         errors["situation"] = situation_errors
@@ -244,7 +246,7 @@ def update_situation(session: Session, now: datetime, dossier_id: str, data: dic
 def add_child(session: Session, now: datetime, dossier_id: str, data: dict, actor: dict,
               events) -> dict:
     """Add a child and its request to an existing dossier (P16, AddChildInput)."""
-    dossier = _load(session, dossier_id)
+    dossier = load_dossier(session, dossier_id)
     if len(dossier.children) >= MAX_CHILDREN:
         raise Conflict(f"dossier {dossier_id} already has {MAX_CHILDREN} children")
     child, request = _new_child(dossier, data, now)
@@ -254,7 +256,7 @@ def add_child(session: Session, now: datetime, dossier_id: str, data: dict, acto
 
 def change_facilities(session: Session, now: datetime, dossier_id: str, data: dict, actor: dict,
                       events) -> dict:
-    dossier = _load(session, dossier_id)
+    dossier = load_dossier(session, dossier_id)
     request = _active_request(dossier, data["request_id"])
     request.facility_ids = list(data["facility_ids"])
     return _changed(session, now, dossier, actor, events, "change_facilities",
@@ -265,7 +267,7 @@ def change_facilities(session: Session, now: datetime, dossier_id: str, data: di
 def give_consent(session: Session, now: datetime, dossier_id: str, data: dict, actor: dict,
                  events) -> dict:
     """Give a consent (ConsentInput). Giving it again is allowed for a new policy version."""
-    dossier = _load(session, dossier_id)
+    dossier = load_dossier(session, dossier_id)
     current = current_consent(dossier, data["partner"])
     if current and current.given and current.policy_version == data["policy_version"]:
         raise Conflict(f"consent to {data['partner']} already given for this policy version")
@@ -277,7 +279,7 @@ def give_consent(session: Session, now: datetime, dossier_id: str, data: dict, a
 
 def withdraw_consent(session: Session, now: datetime, dossier_id: str, data: dict, actor: dict,
                      events) -> dict:
-    dossier = _load(session, dossier_id)
+    dossier = load_dossier(session, dossier_id)
     current = current_consent(dossier, data["partner"])
     if not (current and current.given):
         raise Conflict(f"no consent to {data['partner']} to withdraw")
@@ -291,7 +293,7 @@ def withdraw_consent(session: Session, now: datetime, dossier_id: str, data: dic
 def cancel_request(session: Session, now: datetime, dossier_id: str, data: dict, actor: dict,
                    events) -> dict:
     """Cancel an active request; the helpdesk must say why (the parent is told, P4/P18)."""
-    dossier = _load(session, dossier_id)
+    dossier = load_dossier(session, dossier_id)
     request = _active_request(dossier, data["request_id"])
     reason = data.get("reason")
     if actor["role"] == "helpdesk" and not reason:
@@ -307,7 +309,7 @@ def mark_urgent(session: Session, now: datetime, dossier_id: str, data: dict, ac
     """Make an active request urgent: every connected facility may then offer (P2). A helpdesk
     decision, or the system's configured rule."""
     _require_role(actor, ("helpdesk", "system"), "mark a request urgent")
-    dossier = _load(session, dossier_id)
+    dossier = load_dossier(session, dossier_id)
     request = _active_request(dossier, data["request_id"])
     if request.urgent:
         raise Conflict(f"request {request.id} is already urgent")
@@ -321,7 +323,7 @@ def flag_dossier(session: Session, now: datetime, dossier_id: str, data: dict, a
                  events) -> dict:
     """The helpdesk flags a mistake or an incomplete dossier; the parent is emailed (P3)."""
     _require_role(actor, ("helpdesk",), "flag a dossier")
-    dossier = _load(session, dossier_id)
+    dossier = load_dossier(session, dossier_id)
     dossier.flagged, dossier.flag, dossier.flag_message = True, data["flag"], data["message"]
     dossier.flagged_at = now
     return _changed(session, now, dossier, actor, events, "flag_dossier",
@@ -345,7 +347,7 @@ def record_enrollment(session: Session, now: datetime, dossier_id: str, data: di
                       events) -> dict:
     """Close an active request by enrollment in a chosen facility (any facility when urgent);
     managers' grants of facilities the dossier no longer involves are revoked (P21)."""
-    dossier = _load(session, dossier_id)
+    dossier = load_dossier(session, dossier_id)
     request = _active_request(dossier, data["request_id"])
     facility_id = data["facility_id"]
     if not request.urgent and facility_id not in request.facility_ids:
@@ -371,7 +373,7 @@ def expire_requests(session: Session, now: datetime, grace_days: int, events,
         .order_by(Request.dossier_id, Request.position).limit(limit)
     ).all()
     for dossier_id, request_id in due:
-        dossier = _load(session, dossier_id)
+        dossier = load_dossier(session, dossier_id)
         request = _request(dossier, request_id)
         request.status, request.closed_at = EXPIRED, now
         _changed(session, now, dossier, SYSTEM, events, "expire_request",
@@ -383,7 +385,7 @@ def set_restriction(session: Session, now: datetime, dossier_id: str, data: dict
                     events) -> dict:
     """GDPR art. 18: while restricted, the dossier is kept but not processed (no ranking, no exports).
     Downstream services read `restricted` from the snapshot."""
-    dossier = _load(session, dossier_id)
+    dossier = load_dossier(session, dossier_id)
     if dossier.restricted == data["restricted"]:
         raise Conflict("processing is already " + ("restricted" if dossier.restricted else "unrestricted"))
     dossier.restricted = data["restricted"]
@@ -408,7 +410,7 @@ def erase_dossier(session: Session, now: datetime, dossier_id: str, actor: dict,
     """Delete every row of the dossier, its audit entries included, and record dossier_erased
     (P14, P23). One audit entry of the erasure itself stays: ids only, proof that it happened.
     Returns the event data {"dossier_id": ...}."""
-    dossier = _load(session, dossier_id)
+    dossier = load_dossier(session, dossier_id)
     sequence = dossier.version + 1
     session.delete(dossier)
     session.execute(delete(AuditEntry).where(AuditEntry.dossier_id == dossier_id))

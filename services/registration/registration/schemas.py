@@ -7,6 +7,8 @@ because marshmallow 4 has no context to pass it to nested schemas.
 """
 from datetime import date
 
+from functools import lru_cache
+
 from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
 from marshmallow.validate import Length, OneOf, Regexp
 
@@ -386,10 +388,16 @@ class SetRestrictionInput(InputSchema):
     restricted = boolean(required=True)
 
 
+@lru_cache(maxsize=64)
+def _schema(schema: type[InputSchema], today: date) -> InputSchema:
+    # Building a schema costs more than loading with it; one instance per schema and day.
+    return schema(today=today)
+
+
 def validate(schema: type[InputSchema], payload, today: date) -> dict:
     """Load `payload` with `schema`; raise InvalidInput({field: [messages]}) when it is invalid."""
     try:
-        return schema(today=today).load(payload)
+        return _schema(schema, today).load(payload)
     except ValidationError as exc:
         raise InvalidInput(exc.messages) from None
 

@@ -41,6 +41,8 @@ _cache = None
 def register(schemas: dict):
     """Add {(type, version): Schema} entries (the producers' modules are registered automatically)."""
     _registered.update(schemas)
+    for key in schemas:
+        _instances.pop(key, None)
 
 
 def _registry():
@@ -80,13 +82,20 @@ def envelope(event_type, data, *, aggregate_id, sequence, producer, correlation_
     }
 
 
+_instances = {}
+
+
 def schema_for(event_type, version):
-    try:
-        if (event_type, version) in _registered:
-            return _registered[(event_type, version)]()
-        return _registry()[(event_type, version)]()
-    except KeyError:
-        raise ContractError({"type": [f"unknown event {event_type} v{version}"]}) from None
+    """The data schema of an event. Instances are reused: building one costs more than a load."""
+    key = (event_type, version)
+    schema = _instances.get(key)
+    if schema is None:
+        try:
+            schema_class = _registered[key] if key in _registered else _registry()[key]
+        except KeyError:
+            raise ContractError({"type": [f"unknown event {event_type} v{version}"]}) from None
+        schema = _instances[key] = schema_class()
+    return schema
 
 
 def parse(body) -> dict:
