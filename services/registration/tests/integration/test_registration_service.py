@@ -2,8 +2,9 @@
 import json
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 
+from loket.db import create_db_engine
 from loket.errors import InvalidInput, NotFound
 from loket.tables import outbox
 from loket.testing import drain_queue, queue_depth, wait_for
@@ -15,7 +16,7 @@ QUEUE = "notification.registration_events"
 
 
 def outbox_rows(url):
-    engine = create_engine(url.replace("postgresql://", "postgresql+pg8000://"))
+    engine = create_db_engine(url)
     with engine.connect() as connection:
         count = connection.execute(select(func.count()).select_from(outbox)).scalar_one()
     engine.dispose()
@@ -50,7 +51,7 @@ def test_the_health_detail_is_encrypted_at_rest_and_never_in_an_event(start_regi
     [event] = drain_queue(amqp_uri, QUEUE, 1)
     assert "motorische" not in json.dumps(event)
     assert event["data"]["dossier"]["priority"]["health_or_care_situation"] is True
-    engine = create_engine(service_config["DATABASE_URL"].replace("postgresql://", "postgresql+pg8000://"))
+    engine = create_db_engine(service_config["DATABASE_URL"])
     with engine.connect() as connection:
         raw = connection.execute(text("SELECT health_situation_encrypted FROM priority_data")).scalar_one()
     engine.dispose()
