@@ -133,22 +133,26 @@ def main():
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--instances", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--databases", default="sqlite,postgresql")
     args = parser.parse_args()
     admin = create_engine(normalise_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
     results = {"sqlite": [], "postgresql": []}
-    for round_ in range(args.repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            results["sqlite"].append(run_once(f"sqlite:///{tmp}/registration.sqlite", args.dossiers,
-                                              args.clients, args.instances))
-        name = f"loket_bench_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            results["postgresql"].append(run_once(PG_ADMIN.rsplit("/", 1)[0] + "/" + name, args.dossiers,
+    results = {name: runs for name, runs in results.items() if name in args.databases.split(",")}
+    for _ in range(args.repeat):
+        if "sqlite" in results:
+            with tempfile.TemporaryDirectory() as tmp:
+                results["sqlite"].append(run_once(f"sqlite:///{tmp}/registration.sqlite", args.dossiers,
                                                   args.clients, args.instances))
-        finally:
+        if "postgresql" in results:
+            name = f"loket_bench_{uuid.uuid4().hex[:8]}"
             with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+            try:
+                results["postgresql"].append(run_once(PG_ADMIN.rsplit("/", 1)[0] + "/" + name, args.dossiers,
+                                                      args.clients, args.instances))
+            finally:
+                with admin.connect() as connection:
+                    connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     print(f"{args.dossiers} dossiers, {args.clients} concurrent clients, {args.instances} service instance(s); "
           f"medians of {args.repeat} runs (per second):")
     for database, runs in results.items():
