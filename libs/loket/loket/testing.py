@@ -87,6 +87,19 @@ def wait_for(predicate, timeout=10.0, interval=0.05):
     return bool(predicate())
 
 
+def eventually(check, timeout=30.0, interval=0.25):
+    """Poll `check` until it returns something truthy; return that, or fail with the last value seen."""
+    import time as _time
+    deadline = _time.monotonic() + timeout
+    value = None
+    while _time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        _time.sleep(interval)
+    raise AssertionError(f"not reached within {timeout}s (last value: {value!r})")
+
+
 def publish_raw(amqp_uri, routing_key, body, exchange="loket.events", headers=None):
     """Publish one message as a producer would (confirmed), for consumer tests."""
     import json as _json

@@ -75,6 +75,14 @@ class RegistrationService(observability.Observable):
             session, now, dossier_id, actor, self.keyring))
 
     @rpc
+    def check_access(self, dossier_id, operation, actor):
+        """For services that act on a dossier they do not own (retention's erasure on request, matching's
+        offers): may this caller do `operation` to this dossier? Raises NotFound or Forbidden; audited."""
+        self._guarded(dossier_id, actor, operation, lambda session, now: dossiers.record_audit(
+            session, now, dossier_id, actor, f"check:{operation}"))
+        return {"allowed": True}
+
+    @rpc
     def list_own_dossiers(self, actor):
         """The dossiers a parent's account owns (ids only; read each with get_dossier)."""
         if actor.get("role") != "parent" or not actor.get("actor_id"):
