@@ -28,6 +28,8 @@ REQUEST_CLOSING_EVENT_TYPES = frozenset({
     "registration.request_enrolled", "registration.request_cancelled", "registration.request_expired",
 })
 DOSSIER_ERASED = "registration.dossier_erased"
+# What moves a clock; every other event on the activity subscription (matching's, receipts) is ignored.
+CLOCK_EVENT_TYPES = ACTIVITY_EVENT_TYPES | {DOSSIER_ERASED}
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ def apply_event(clock: RetentionClock | None, envelope: Mapping) -> RetentionClo
     nothing, and nothing revives an erased dossier.
     """
     event_type = envelope["type"]
-    if event_type not in ACTIVITY_EVENT_TYPES and event_type != DOSSIER_ERASED:
+    if event_type not in CLOCK_EVENT_TYPES:
         raise ValueError(f"{event_type} is not a registration event")
     dossier_id = envelope["aggregate_id"]
     sequence = envelope["sequence"]

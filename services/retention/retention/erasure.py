@@ -8,10 +8,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from loket.contracts.retention import DATA_HOLDERS
 from retention.clocks import as_utc
 
-# Every service that stores something about a dossier; "retention" is the clock row itself.
-PERSONAL_DATA_SERVICES = frozenset({"registration", "matching", "notification", "consent_export", "retention"})
+# Every other service that stores something about a dossier confirms its erasure with a receipt.
+# Retention's own copy (the clock row) goes in the transaction that records the last receipt.
+PERSONAL_DATA_SERVICES = frozenset(DATA_HOLDERS)
 
 
 @dataclass(frozen=True)

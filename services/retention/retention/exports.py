@@ -6,7 +6,7 @@ A hidden number is an empty field in CSV, null in JSON, and no bar in the chart:
 import csv
 import io
 import json
-from pathlib import Path
+from collections.abc import Iterable
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -32,16 +32,24 @@ def to_csv(table: PublishedTable) -> str:
     return output.getvalue()
 
 
-def to_json(table: PublishedTable) -> str:
+def document(table: PublishedTable) -> dict:
     header, *rows = table_rows(table)
-    return json.dumps({
+    return {
         "rows": table.rows,
         "columns": table.columns,
         "threshold": table.threshold,
         "row_labels": [row[0] for row in rows],
         "column_labels": header[1:],
         "values": [row[1:] for row in rows],
-    }, ensure_ascii=False, indent=2)
+    }
+
+
+def to_json(table: PublishedTable) -> str:
+    return json.dumps(document(table), ensure_ascii=False, indent=2)
+
+
+def tables_to_json(tables: Iterable[PublishedTable]) -> str:
+    return json.dumps([document(table) for table in tables], ensure_ascii=False, indent=2)
 
 
 def demand_by_month(table: PublishedTable) -> list[tuple[str, int]]:
@@ -70,5 +78,7 @@ def demand_chart(table: PublishedTable) -> Figure:
     return figure
 
 
-def write_demand_chart(table: PublishedTable, path: str | Path):
-    demand_chart(table).savefig(Path(path), format="png")
+def demand_chart_png(table: PublishedTable) -> bytes:
+    output = io.BytesIO()
+    demand_chart(table).savefig(output, format="png")
+    return output.getvalue()

@@ -17,7 +17,7 @@ def at(**delta):
 
 
 def test_every_service_holding_personal_data_must_confirm():
-    assert PERSONAL_DATA_SERVICES == {"registration", "matching", "notification", "consent_export", "retention"}
+    assert PERSONAL_DATA_SERVICES == {"registration", "matching", "notification", "consent_export"}
     run = start_erasure("dos-1", START)
     assert missing_services(run) == PERSONAL_DATA_SERVICES
     assert not is_complete(run) and completed_at(run) is None

@@ -5,7 +5,7 @@ import json
 import pytest
 from PIL import Image
 
-from retention.exports import demand_by_month, demand_chart, to_csv, to_json, write_demand_chart
+from retention.exports import demand_by_month, demand_chart, demand_chart_png, tables_to_json, to_csv, to_json
 from retention.facts import RequestFact
 from retention.statistics import count_facts, publish
 
@@ -63,14 +63,17 @@ def test_the_chart_shows_only_published_months(tables):
     assert sorted(bar.get_height() for bar in bars) == [42, 45]
 
 
-def test_the_chart_is_a_valid_png(tables, tmp_path):
-    path = tmp_path / "demand.png"
-    write_demand_chart(tables[1], path)
-    assert path.read_bytes()[:8] == PNG_SIGNATURE
-    with Image.open(path) as image:
+def test_the_chart_is_a_valid_png(tables):
+    png = demand_chart_png(tables[1])
+    assert png[:8] == PNG_SIGNATURE
+    with Image.open(io.BytesIO(png)) as image:
         image.verify()
-    with Image.open(path) as image:
+    with Image.open(io.BytesIO(png)) as image:
         assert image.format == "PNG" and image.size == (1000, 450)
+
+
+def test_several_tables_are_one_json_list_of_the_single_table_documents(tables):
+    assert json.loads(tables_to_json(tables)) == [json.loads(to_json(table)) for table in tables]
 
 
 def test_demand_over_time_needs_months_as_rows():
