@@ -15,6 +15,7 @@ Every function takes the caller's session; nothing here commits.
 """
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Callable
 
 from sqlalchemy import delete, func, select, update
@@ -25,9 +26,12 @@ from notification.delivery import Failure, describe
 from notification.emails import (
     Email, Kind, Site, UndeliverableEmail, deliverable_address, readdressed,
 )
-from notification.models import EmailLogEntry, as_utc
+from notification.models import EmailLogEntry, as_utc, on_conflict_insert
 
 RETENTION_YEARS = 5  # P15
+
+
+_table = EmailLogEntry.__table__
 
 
 @dataclass(frozen=True)
@@ -37,25 +41,38 @@ class Claimed:
     email: Email
 
 
-def queue(session: Session, email: Email, *, event_id: str | None, now: datetime,
-          wall_now: datetime) -> EmailLogEntry | None:
-    """Log the email as queued, or as parked at once when its address cannot be sent to.
-    None when an email with this idempotency key was logged before."""
-    if session.scalar(select(EmailLogEntry.id)
-                      .where(EmailLogEntry.idempotency_key == email.idempotency_key)) is not None:
-        return None
-    entry = EmailLogEntry(
-        idempotency_key=email.idempotency_key, dossier_id=email.dossier_id, event_id=event_id,
-        kind=str(email.kind), language=email.language, recipient=email.recipient,
-        status="queued", attempts=0, next_attempt_at=wall_now, context=dict(email.context),
-        created_at=now)
-    try:
-        entry.recipient = deliverable_address(email.recipient)
-    except UndeliverableEmail as problem:
-        entry.status, entry.next_attempt_at, entry.last_error = "parked", None, describe(problem)
-    session.add(entry)
-    session.flush()
-    return entry
+def queue(session: Session, emails: list[Email], *, event_id: str | None, now: datetime,
+          wall_now: datetime) -> list[str]:
+    """Log each email as queued, or as parked at once when its address cannot be sent to;
+    one that was logged before (same idempotency key) is left as it is. Returns the statuses
+    of the emails logged now."""
+    if not emails:
+        return []
+    rows = []
+    for email in emails:
+        row = {
+            "idempotency_key": email.idempotency_key, "dossier_id": email.dossier_id,
+            "event_id": event_id, "kind": str(email.kind), "language": email.language,
+            "recipient": email.recipient, "status": "queued", "attempts": 0,
+            "next_attempt_at": wall_now, "last_error": None, "context": dict(email.context),
+            "created_at": now, "sent_at": None, "message_id": None,
+        }
+        try:
+            row["recipient"] = deliverable_address(email.recipient)
+        except UndeliverableEmail as problem:
+            row.update(status="parked", next_attempt_at=None, last_error=describe(problem))
+        rows.append(row)
+    connection = session.connection()
+    return list(connection.execute(_insert_new(connection.dialect.name), rows).scalars())
+
+
+@cache
+def _insert_new(dialect_name: str):
+    # Built once per dialect (it runs for every email). RETURNING names what was inserted and
+    # lets SQLAlchemy send many rows as one multi-row INSERT.
+    insert = on_conflict_insert(dialect_name)(_table)
+    return insert.on_conflict_do_nothing(index_elements=[_table.c.idempotency_key]) \
+        .returning(_table.c.status)
 
 
 def claim_due(session: Session, wall_now: datetime, lease_seconds: float,
@@ -63,20 +80,19 @@ def claim_due(session: Session, wall_now: datetime, lease_seconds: float,
     """Take up to `limit` queued emails whose time has come, for one delivery attempt each.
     Other senders skip them until the lease runs out (PostgreSQL: SKIP LOCKED; SQLite
     serialises writers anyway)."""
-    entries = session.scalars(
-        select(EmailLogEntry)
+    rows = session.execute(
+        select(*_EMAIL_COLUMNS, EmailLogEntry.id, EmailLogEntry.attempts)
         .where(EmailLogEntry.status == "queued", EmailLogEntry.next_attempt_at <= wall_now)
         .order_by(EmailLogEntry.next_attempt_at, EmailLogEntry.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
-    lease_until = wall_now + timedelta(seconds=lease_seconds)
-    claimed = []
-    for entry in entries:
-        entry.attempts += 1
-        entry.next_attempt_at = lease_until
-        claimed.append(Claimed(entry.id, entry.attempts, _email(entry)))
-    return claimed
+    if rows:
+        session.execute(
+            update(EmailLogEntry).where(EmailLogEntry.id.in_([row.id for row in rows]))
+            .values(attempts=EmailLogEntry.attempts + 1,
+                    next_attempt_at=wall_now + timedelta(seconds=lease_seconds)))
+    return [Claimed(row.id, row.attempts + 1, _email(row)) for row in rows]
 
 
 def mark_sent(session: Session, email_id: int, message_id: str, now: datetime) -> None:
@@ -164,7 +180,11 @@ def purge_expired(session: Session, now: datetime) -> int:
                            .where(EmailLogEntry.created_at < retention_cutoff(now))).rowcount
 
 
-def _email(entry: EmailLogEntry) -> Email:
+_EMAIL_COLUMNS = (EmailLogEntry.kind, EmailLogEntry.recipient, EmailLogEntry.language,
+                  EmailLogEntry.context, EmailLogEntry.idempotency_key, EmailLogEntry.dossier_id)
+
+
+def _email(entry) -> Email:  # an EmailLogEntry or a row with _EMAIL_COLUMNS
     return Email(kind=Kind(entry.kind), recipient=entry.recipient, language=entry.language,
                  context=entry.context, idempotency_key=entry.idempotency_key,
                  dossier_id=entry.dossier_id)

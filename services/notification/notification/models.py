@@ -17,6 +17,7 @@ from sqlalchemy import (
     JSON, BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer,
     MetaData, String, text,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 metadata = MetaData(naming_convention={
@@ -29,6 +30,11 @@ metadata = MetaData(naming_convention={
 
 ID = String(64)
 STATUSES = ("queued", "sent", "parked")
+
+
+def on_conflict_insert(dialect_name: str):
+    """The dialect's INSERT construct, which has ON CONFLICT (SQLite and PostgreSQL alike)."""
+    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect_name]
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -64,10 +70,16 @@ class RequestProjectionRow(Base):
     near_sent: Mapped[bool] = mapped_column(Boolean, default=False)
     passed_sent: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    # reminders.reminder_sql, one index per reminder: only active requests still waiting for
+    # it, by start date. A request leaves the index once reminded, so neither a daily scan nor
+    # the batches of a catch-up walk over the requests already done.
     __table_args__ = (
-        # reminders.reminder_sql: only active requests are scanned, by start date.
-        Index("ix_request_projections_active_start", "desired_start_date",
-              sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+        Index("ix_request_projections_near_due", "desired_start_date",
+              sqlite_where=text("status = 'active' AND NOT near_sent"),
+              postgresql_where=text("status = 'active' AND NOT near_sent")),
+        Index("ix_request_projections_passed_due", "desired_start_date",
+              sqlite_where=text("status = 'active' AND NOT passed_sent"),
+              postgresql_where=text("status = 'active' AND NOT passed_sent")),
     )
 
 

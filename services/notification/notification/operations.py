@@ -25,9 +25,8 @@ def apply_registration_event(session: Session, event: Mapping, *, site: Site, no
         return 0
     emails = emails_for_event(event, site=site)
     projection.apply_snapshot(session, event["sequence"], event["data"]["dossier"])
-    entries = [email_log.queue(session, email, event_id=event["id"], now=now, wall_now=wall_now)
-               for email in emails]
-    return sum(1 for entry in entries if entry is not None and entry.status == "queued")
+    statuses = email_log.queue(session, emails, event_id=event["id"], now=now, wall_now=wall_now)
+    return statuses.count("queued")
 
 
 def queue_due_reminders(session: Session, *, site: Site, now: datetime, wall_now: datetime,
@@ -35,10 +34,9 @@ def queue_due_reminders(session: Session, *, site: Site, now: datetime, wall_now
     """Queue up to `limit` due start-date reminders, each marked sent on its request in the same
     transaction, so a rescan never queues it again. Returns how many were due."""
     due = projection.due_reminders(session, now, weeks_before, limit)
-    for reminder in due:
-        email_log.queue(session, reminder_email(reminder, site=site), event_id=None, now=now,
-                        wall_now=wall_now)
-        projection.mark_reminder_sent(session, reminder)
+    email_log.queue(session, [reminder_email(reminder, site=site) for reminder in due],
+                    event_id=None, now=now, wall_now=wall_now)
+    projection.mark_reminders_sent(session, due)
     return len(due)
 
 

@@ -5,7 +5,7 @@ Every function takes the caller's session; nothing here commits.
 from datetime import datetime
 from typing import Mapping
 
-from sqlalchemy import Date, bindparam, delete, select, text, update
+from sqlalchemy import Boolean, Date, bindparam, delete, select, text, update
 from sqlalchemy.orm import Session
 
 from notification.models import DossierProjection, ErasedDossier, RequestProjectionRow
@@ -14,35 +14,50 @@ from notification.reminders import (
 )
 
 
+# One SQL text for SQLite and PostgreSQL alike (both have ON CONFLICT ... DO UPDATE ... WHERE):
+# unlike the dialects' insert() constructs, a text() statement is compiled once and cached,
+# and this runs for every registration event.
+_UPSERT_DOSSIER = text("""
+    INSERT INTO dossier_projections
+        (dossier_id, sequence, recipient, language, applicant_first_name, restricted)
+    VALUES (:dossier_id, :sequence, :recipient, :language, :applicant_first_name, :restricted)
+    ON CONFLICT (dossier_id) DO UPDATE SET
+        sequence = excluded.sequence, recipient = excluded.recipient,
+        language = excluded.language, applicant_first_name = excluded.applicant_first_name,
+        restricted = excluded.restricted
+    WHERE dossier_projections.sequence < excluded.sequence
+""").bindparams(bindparam("restricted", type_=Boolean))  # never rolled back by an older event
+_UPSERT_REQUEST = text("""
+    INSERT INTO request_projections (request_id, dossier_id, child_first_name,
+        desired_start_date, status, near_sent, passed_sent)
+    VALUES (:request_id, :dossier_id, :child_first_name, :desired_start_date, :status,
+        :unsent, :unsent)
+    ON CONFLICT (request_id) DO UPDATE SET
+        child_first_name = excluded.child_first_name,
+        desired_start_date = excluded.desired_start_date, status = excluded.status
+""").bindparams(bindparam("desired_start_date", type_=Date),
+                bindparam("unsent", type_=Boolean))  # a known request keeps its sent flags
+
+
 def apply_snapshot(session: Session, sequence: int, snapshot: Mapping) -> bool:
     """Bring the dossier's projection up to this snapshot. False, changing nothing, when the
     event is not newer than the last one applied (redelivered or overtaken)."""
-    dossier = session.get(DossierProjection, snapshot["id"])
-    if dossier is not None and sequence <= dossier.sequence:
+    applied = session.execute(_UPSERT_DOSSIER, {
+        "dossier_id": snapshot["id"], "sequence": sequence,
+        "recipient": snapshot["applicant"]["email"], "language": snapshot["preferred_language"],
+        "applicant_first_name": snapshot["applicant"]["first_name"],
+        "restricted": snapshot["restricted"],
+    }).rowcount
+    if not applied:
         return False
-    if dossier is None:
-        dossier = DossierProjection(dossier_id=snapshot["id"])
-        session.add(dossier)
-    dossier.sequence = sequence
-    dossier.recipient = snapshot["applicant"]["email"]
-    dossier.language = snapshot["preferred_language"]
-    dossier.applicant_first_name = snapshot["applicant"]["first_name"]
-    dossier.restricted = snapshot["restricted"]
-
-    rows = {row.request_id: row for row in session.scalars(
-        select(RequestProjectionRow).where(RequestProjectionRow.dossier_id == snapshot["id"]))}
-    for projection in projections_from_snapshot(snapshot, previous=rows):
-        row = rows.get(projection.request_id)
-        if row is None:
-            row = RequestProjectionRow(request_id=projection.request_id,
-                                       dossier_id=projection.dossier_id)
-            session.add(row)
-        row.child_first_name = projection.child_first_name
-        row.desired_start_date = projection.desired_start_date
-        row.status = projection.status
-        row.near_sent = projection.near_sent
-        row.passed_sent = projection.passed_sent
-    session.flush()
+    requests = [{
+        "request_id": projection.request_id, "dossier_id": projection.dossier_id,
+        "child_first_name": projection.child_first_name,
+        "desired_start_date": projection.desired_start_date, "status": projection.status,
+        "unsent": False,
+    } for projection in projections_from_snapshot(snapshot, previous={})]
+    if requests:
+        session.execute(_UPSERT_REQUEST, requests)
     return True
 
 
@@ -87,11 +102,14 @@ def due_reminders(session: Session, now: datetime, weeks_before: int,
     return due
 
 
-def mark_reminder_sent(session: Session, due: DueReminder) -> None:
-    flag = "near_sent" if due.kind is Reminder.START_DATE_NEAR else "passed_sent"
-    session.execute(update(RequestProjectionRow)
-                    .where(RequestProjectionRow.request_id == due.projection.request_id)
-                    .values({flag: True}))
+def mark_reminders_sent(session: Session, due: list[DueReminder]) -> None:
+    for kind, flag in ((Reminder.START_DATE_NEAR, "near_sent"),
+                       (Reminder.START_DATE_PASSED, "passed_sent")):
+        request_ids = [item.projection.request_id for item in due if item.kind is kind]
+        if request_ids:
+            session.execute(update(RequestProjectionRow)
+                            .where(RequestProjectionRow.request_id.in_(request_ids))
+                            .values({flag: True}))
 
 
 def current_recipient(session: Session, dossier_id: str) -> str | None:
@@ -99,8 +117,11 @@ def current_recipient(session: Session, dossier_id: str) -> str | None:
                           .where(DossierProjection.dossier_id == dossier_id))
 
 
+_ERASED = select(ErasedDossier.dossier_id).where(ErasedDossier.dossier_id == bindparam("dossier"))
+
+
 def is_erased(session: Session, dossier_id: str) -> bool:
-    return session.get(ErasedDossier, dossier_id) is not None
+    return session.execute(_ERASED, {"dossier": dossier_id}).first() is not None
 
 
 def erase(session: Session, dossier_id: str, now: datetime) -> int:

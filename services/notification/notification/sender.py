@@ -8,6 +8,7 @@ the Date header and the log's sent_at use the injected Clock like every other da
 """
 import logging
 import threading
+from collections import deque
 
 import eventlet
 from nameko.extensions import DependencyProvider
@@ -33,24 +34,31 @@ class Mailer:
         self.clock = clock
 
     def send_due(self) -> int:
-        """Make one attempt at up to SEND_BATCH due emails; returns how many were attempted."""
+        """Make one attempt at up to SEND_BATCH due emails; returns how many were attempted.
+        SEND_CONCURRENCY workers share them, each over one transport session."""
         with self.db.transaction() as session:
             claimed = email_log.claim_due(session, utcnow(), self.settings.lease,
                                           self.settings.batch)
+        work = deque(claimed)
         pool = eventlet.GreenPool(self.settings.concurrency)
-        for item in claimed:
-            pool.spawn_n(self._deliver, item)
+        for _ in range(min(self.settings.concurrency, len(claimed))):
+            pool.spawn_n(self._work_off, work)
         pool.waitall()
         return len(claimed)
 
-    def _deliver(self, claimed: email_log.Claimed) -> None:
+    def _work_off(self, work: deque) -> None:
+        with self.transport.session() as connection:
+            while work:
+                self._deliver(work.popleft(), connection)
+
+    def _deliver(self, claimed: email_log.Claimed, connection) -> None:
         message_id = None
         try:
             email = claimed.email
             message = build_message(email, render(email), sender=self.settings.sender,
                                     now=self.clock.now())
             message_id = message["Message-ID"]
-            self.transport.send(message)
+            connection.send(message)
         except Exception as error:  # whatever fails for one email must not stop the others
             failure = after_failure(self.settings.policy, claimed.attempts, error)
             self._settle(email_log.mark_failed, claimed, failure, utcnow(), message_id)

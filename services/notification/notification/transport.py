@@ -10,13 +10,16 @@ import re
 import smtplib
 import ssl
 import tempfile
+from contextlib import contextmanager
 from datetime import datetime
-from email import message_from_string, policy
+from email.charset import QP, Charset
 from email.header import Header
-from email.message import EmailMessage
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime, getaddresses, parseaddr
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal
 
 from notification.emails import Email
 from notification.rendering import RenderedEmail
@@ -40,44 +43,58 @@ class PermanentMailError(MailError):
 
 
 def message_id(idempotency_key: str, domain: str) -> str:
-    # Hashed, because the key contains the recipient address and a Message-ID travels far.
+    # Hashed: a Message-ID travels far and need not say which event or request caused it.
     digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:40]
     return f"<{digest}@{domain}>"
 
 
-def build_message(
-    email: Email, rendered: RenderedEmail, *, sender: str, now: datetime
-) -> EmailMessage:
+def build_message(email: Email, rendered: RenderedEmail, *, sender: str, now: datetime) -> Message:
     """multipart/alternative (text, then HTML). The Message-ID depends only on the
-    idempotency key, so a resend of the same email is recognisable as such."""
-    message = _with_subject(rendered.subject)
+    idempotency key, so a resend of the same email is recognisable as such.
+
+    Built with the classic (compat32) MIME classes: EmailMessage with the modern policy parses
+    every header it is given and costs several times as much per message, which caps the
+    sender (bench/notification_throughput.py). Every header value here is ours or checked
+    (the recipient by emails.deliverable_address, the subject below)."""
+    if "\r" in rendered.subject or "\n" in rendered.subject:
+        raise ValueError("a subject is one line")
+    message = MIMEMultipart("alternative")
+    message["Subject"] = _subject(rendered.subject)
     message["From"] = sender
     message["To"] = email.recipient
     message["Date"] = format_datetime(now)
     domain = parseaddr(sender)[1].rpartition("@")[2]
     message["Message-ID"] = message_id(email.idempotency_key, domain)
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
-    # Quoted-printable keeps both parts readable in an .eml file and within line limits.
-    message.set_content(rendered.text, cte="quoted-printable")
-    message.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
-    # After the body: setting content clears every Content-* header.
     message["Content-Language"] = email.language
+    message.attach(_part(rendered.text, "plain"))
+    message.attach(_part(rendered.html, "html"))
     return message
 
 
-def _with_subject(subject: str) -> EmailMessage:
-    """A new message whose Subject is folded by `email.header`, not by the policy: CPython
-    3.11's policy folder can double a space where it folds next to an RFC 2047 encoded word
-    ("Speelvogel :  répondez"). A header parsed from source is sent as written."""
-    if "\r" in subject or "\n" in subject:
-        raise ValueError("a subject is one line")
+def _subject(subject: str) -> Header:
+    """Folded by `email.header`, not by the modern policy: CPython 3.11's policy folder can
+    double a space where it folds next to an RFC 2047 encoded word ("Speelvogel :  répondez")."""
     charset = "us-ascii" if subject.isascii() else "utf-8"
-    folded = Header(subject, charset, header_name="Subject").encode(linesep="\n")
-    return message_from_string(f"Subject: {folded}\n\n", policy=policy.default)
+    return Header(subject, charset, header_name="Subject")
+
+
+def _part(text: str, subtype: str) -> MIMEText:
+    # Quoted-printable keeps both parts readable in an .eml file and within line limits.
+    charset = Charset("utf-8")
+    charset.body_encoding = QP
+    part = MIMEText(text, subtype, charset)
+    del part["MIME-Version"]  # once, on the whole message
+    return part
 
 
 class SmtpTransport:
-    """One SMTP conversation per message: no connection state to go stale between sends."""
+    """SMTP with STARTTLS, implicit TLS or neither, and an optional login.
+
+    `send` holds one conversation per message. A sender with several messages opens a
+    `session()`: one connection for all of them (connecting, TLS and login cost more than the
+    message itself), closed when the session ends and at the first error, so no connection
+    state outlives a delivery round or goes stale."""
 
     def __init__(
         self,
@@ -98,45 +115,17 @@ class SmtpTransport:
         self.sender = sender  # envelope sender (bounces); None: the From header
         self._ssl_context = ssl_context or ssl.create_default_context()
 
-    def send(self, message: EmailMessage) -> None:
-        try:
-            refused = self._converse(message)
-        except smtplib.SMTPRecipientsRefused as error:
-            raise _classify_refused(error.recipients) from None
-        except smtplib.SMTPAuthenticationError as error:
-            # Wrong credentials are the configuration's fault, not this message's: keep
-            # retrying so that fixing the configuration releases the queue.
-            raise TransientMailError("authentication failed", error.smtp_code) from None
-        except smtplib.SMTPResponseException as error:
-            raise _by_code("server refused the message", error.smtp_code) from None
-        except smtplib.SMTPNotSupportedError:
-            # The server does not offer what the configuration demands (STARTTLS, AUTH):
-            # never fall back to plain text; an operator fixes server or configuration.
-            raise TransientMailError("server lacks a required extension") from None
-        except (smtplib.SMTPException, OSError) as error:
-            # Refused, dropped or timed-out connections, TLS failures: all worth a retry.
-            raise TransientMailError(f"connection failed: {type(error).__name__}") from None
-        if refused:
-            raise _classify_refused(refused)
+    def send(self, message: Message) -> None:
+        with self.session() as session:
+            session.send(message)
 
-    def _converse(self, message: EmailMessage) -> dict:
-        smtp = self._connect()
+    @contextmanager
+    def session(self) -> Iterator["SmtpSession"]:
+        session = SmtpSession(self)
         try:
-            if self.username:
-                smtp.login(self.username, self._password or "")
-            # Not smtp.send_message: its generator rewrites body lines starting with "From "
-            # to ">From " (mbox quoting), which corrupts an SMTP message.
-            envelope_from = self.sender or parseaddr(message["From"])[1]
-            recipients = [address for _, address in getaddresses(message.get_all("To", []))]
-            data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
-            return smtp.sendmail(envelope_from, recipients, data)
+            yield session
         finally:
-            # Once the server accepted the message, a failed QUIT must not turn into a retry
-            # (that would send it twice).
-            try:
-                smtp.quit()
-            except (smtplib.SMTPException, OSError):
-                smtp.close()
+            session.close()
 
     def _connect(self) -> smtplib.SMTP:
         if self.security == "tls":
@@ -151,6 +140,63 @@ class SmtpTransport:
                 smtp.close()
                 raise
         return smtp
+
+
+class SmtpSession:
+    """Messages sent over one connection, opened at the first message (see SmtpTransport)."""
+
+    def __init__(self, transport: SmtpTransport):
+        self.transport = transport
+        self._smtp: smtplib.SMTP | None = None
+
+    def send(self, message: Message) -> None:
+        try:
+            refused = self._transaction(message)
+        except (smtplib.SMTPException, OSError) as error:
+            self.close()  # whatever went wrong, the next message starts on a fresh connection
+            raise _mail_error(error) from None
+        if refused:
+            raise _classify_refused(refused)
+
+    def _transaction(self, message: Message) -> dict:
+        if self._smtp is None:
+            self._smtp = self.transport._connect()
+            if self.transport.username:
+                self._smtp.login(self.transport.username, self.transport._password or "")
+        # Not smtp.send_message: its generator rewrites body lines starting with "From "
+        # to ">From " (mbox quoting), which corrupts an SMTP message.
+        envelope_from = self.transport.sender or parseaddr(message["From"])[1]
+        recipients = [address for _, address in getaddresses(message.get_all("To", []))]
+        data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+        return self._smtp.sendmail(envelope_from, recipients, data)
+
+    def close(self) -> None:
+        if self._smtp is None:
+            return
+        smtp, self._smtp = self._smtp, None
+        # Once the server accepted a message, a failed QUIT must not turn into a retry
+        # (that would send it twice).
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
+
+def _mail_error(error: smtplib.SMTPException | OSError) -> MailError:
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return _classify_refused(error.recipients)
+    if isinstance(error, smtplib.SMTPAuthenticationError):
+        # Wrong credentials are the configuration's fault, not this message's: keep
+        # retrying so that fixing the configuration releases the queue.
+        return TransientMailError("authentication failed", error.smtp_code)
+    if isinstance(error, smtplib.SMTPResponseException):
+        return _by_code("server refused the message", error.smtp_code)
+    if isinstance(error, smtplib.SMTPNotSupportedError):
+        # The server does not offer what the configuration demands (STARTTLS, AUTH):
+        # never fall back to plain text; an operator fixes server or configuration.
+        return TransientMailError("server lacks a required extension")
+    # Refused, dropped or timed-out connections, TLS failures: all worth a retry.
+    return TransientMailError(f"connection failed: {type(error).__name__}")
 
 
 def _classify_refused(recipients: dict) -> MailError:
@@ -177,7 +223,7 @@ class EmlFileTransport:
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
 
-    def path_for(self, message: EmailMessage) -> Path:
+    def path_for(self, message: Message) -> Path:
         identifier = message["Message-ID"]
         if not identifier:
             raise ValueError("message has no Message-ID")
@@ -186,7 +232,11 @@ class EmlFileTransport:
             raise ValueError("Message-ID is not usable as a file name")
         return self.folder / f"{local_part}.eml"
 
-    def send(self, message: EmailMessage) -> None:
+    @contextmanager
+    def session(self) -> Iterator["EmlFileTransport"]:
+        yield self  # nothing to keep open between files
+
+    def send(self, message: Message) -> None:
         target = self.path_for(message)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ class Mailbox:
     def __init__(self):
         self.messages = []
         self.envelope_senders = []
+        self.peers = []  # the client end of the connection each message came over
         self.rcpt_replies = {}
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -38,6 +39,7 @@ class Mailbox:
     async def handle_DATA(self, server, session, envelope):
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         self.envelope_senders.append(envelope.mail_from)
+        self.peers.append(session.peer)
         return "250 Message accepted for delivery"
 
 

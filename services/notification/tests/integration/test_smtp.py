@@ -139,3 +139,38 @@ def test_implicit_tls(smtp, server_tls_context, client_tls_context):
     _, message = message_for(Kind.CONSENT_WITHDRAWN, "fr")
     transport.send(message)
     assert [m["Message-ID"] for m in smtp.mailbox.messages] == [message["Message-ID"]]
+
+
+def test_a_session_sends_many_messages_over_one_connection(smtp):
+    server = smtp.start()
+    sent = [message_for(kind, "nl")[1] for kind in Kind]
+    with plain(server.port).session() as session:
+        for message in sent:
+            session.send(message)
+    assert [m["Message-ID"] for m in smtp.mailbox.messages] == [m["Message-ID"] for m in sent]
+    assert len(set(smtp.mailbox.peers)) == 1
+
+
+def test_after_a_refusal_the_session_goes_on_over_a_fresh_connection(smtp):
+    server = smtp.start()
+    smtp.mailbox.rcpt_replies["gone@example.org"] = "550 5.1.1 no such user"
+    with plain(server.port).session() as session:
+        session.send(message_for(recipient="first@example.org")[1])
+        with pytest.raises(PermanentMailError):
+            session.send(message_for(recipient="gone@example.org")[1])
+        session.send(message_for(recipient="third@example.org")[1])
+    assert [m["To"] for m in smtp.mailbox.messages] == ["first@example.org", "third@example.org"]
+    assert len(set(smtp.mailbox.peers)) == 2
+
+
+def test_a_session_whose_server_went_away_reconnects_for_the_next_message(smtp):
+    server = smtp.start()
+    port = server.port
+    with plain(port).session() as session:
+        session.send(message_for(Kind.CONSENT_GIVEN)[1])
+        smtp.stop(server)
+        with pytest.raises(TransientMailError):
+            session.send(message_for(Kind.CONSENT_WITHDRAWN)[1])
+        smtp.start(port=port)
+        session.send(message_for(Kind.DOSSIER_FLAGGED)[1])
+    assert len(smtp.mailbox.messages) == 2

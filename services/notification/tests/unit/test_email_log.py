@@ -25,8 +25,8 @@ def email(kind=Kind.DOSSIER_FLAGGED, key=None, dossier_id="dos-0042", recipient=
 
 def queue(db, item, now=NOW, wall=WALL):
     with db.transaction() as session:
-        entry = email_log.queue(session, item, event_id="evt-1", now=now, wall_now=wall)
-        return entry and (entry.id, entry.status, entry.last_error)
+        statuses = email_log.queue(session, [item], event_id="evt-1", now=now, wall_now=wall)
+    return statuses[0] if statuses else None
 
 
 def row(db, key):
@@ -41,7 +41,7 @@ def claim(db, wall=WALL, lease=60, limit=10):
 
 def test_an_email_is_logged_once_per_idempotency_key(db):
     first = email(key="evt-1:dossier_flagged")
-    assert queue(db, first)[1] == "queued"
+    assert queue(db, first) == "queued"
     assert queue(db, first) is None
     assert queue(db, replace(first, context={"other": "context"})) is None
     stored = row(db, "evt-1:dossier_flagged")
@@ -52,10 +52,21 @@ def test_an_email_is_logged_once_per_idempotency_key(db):
 
 
 def test_an_undeliverable_address_is_parked_at_once_with_a_reason_and_no_address(db):
-    _, status, reason = queue(db, email(key="k", recipient="sara@localhost"))
-    assert status == "parked"
-    assert reason == "UndeliverableEmail: recipient address invalid"
+    assert queue(db, email(key="k", recipient="sara@localhost")) == "parked"
+    assert row(db, "k").last_error == "UndeliverableEmail: recipient address invalid"
+    assert row(db, "k").recipient == "sara@localhost"  # as given, for the export
     assert claim(db) == []
+
+
+def test_many_emails_are_logged_in_one_go_each_once(db):
+    emails = [email(key=f"k{n}") for n in range(1200)] + [email(key="bad", recipient="x@y")]
+    with db.transaction() as session:
+        statuses = email_log.queue(session, emails, event_id=None, now=NOW, wall_now=WALL)
+        assert sorted(statuses) == ["parked"] + ["queued"] * 1200
+        again = email_log.queue(session, [email(key="k7"), email(key="new")], event_id=None,
+                                now=NOW, wall_now=WALL)
+    assert again == ["queued"]
+    assert row(db, "new").status == "queued" and row(db, "bad").status == "parked"
 
 
 def test_claiming_takes_due_emails_once_until_their_lease_runs_out(db):

@@ -68,7 +68,7 @@ def test_refreshing_the_projection_keeps_what_was_sent(db, site, snapshot, envel
     apply(db, site, event(envelope, "dossier_registered", snapshot, 1))
     with db.transaction() as session:
         [due] = projection.due_reminders(session, datetime(2026, 8, 20, tzinfo=UTC), 4, 10)
-        projection.mark_reminder_sent(session, due)
+        projection.mark_reminders_sent(session, [due])
     moved = {**snapshot, "requests": [{**snapshot["requests"][0],
                                        "desired_start_date": "2026-09-15"}]}
     apply(db, site, event(envelope, "dossier_updated", moved, 2, changed_by=HELPDESK,

@@ -1,5 +1,6 @@
 """The Mailer against fake transports: sent once, retried with backoff, parked, crash-safe."""
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -27,6 +28,12 @@ class FakeTransport:
     def __init__(self, *errors):
         self.errors = list(errors)
         self.sent = []
+        self.sessions = 0
+
+    @contextmanager
+    def session(self):
+        self.sessions += 1
+        yield self
 
     def send(self, message):
         if self.errors:
@@ -44,7 +51,7 @@ def mailer(db, transport, lease=60.0, max_attempts=3, base_delay=0.05):
 def queue(db, key="evt-1:dossier_flagged", kind=Kind.DOSSIER_FLAGGED, **changes):
     email = replace(sample_email(kind, "en"), idempotency_key=key, **changes)
     with db.transaction() as session:
-        email_log.queue(session, email, event_id="evt-1", now=NOW, wall_now=utcnow())
+        email_log.queue(session, [email], event_id="evt-1", now=NOW, wall_now=utcnow())
     return email
 
 
@@ -140,3 +147,4 @@ def test_one_round_sends_many_emails_concurrently_each_once(db):
     assert mailer(db, transport).send_due() == 20
     assert sorted(m["Message-ID"] for m in transport.sent) == \
         sorted(message_id(f"evt-{n}:dossier_flagged", "loket.test") for n in range(20))
+    assert transport.sessions == 4  # one per concurrent worker, not one per email
