@@ -1,0 +1,105 @@
+"""The in-memory candidate index of one process, and how it stays in step with the database.
+
+Ranking reads candidates from memory (a `CandidateIndex`), never from the tables: at 100,000
+requests a ranking has milliseconds, not the time to load thousands of rows. Every process builds
+its own index from the read-model tables at start, then keeps it in step two ways:
+
+- the registration events this process handles are applied to its index right after they commit;
+- before every ranking it catches up on the dossiers other processes changed: each change of the
+  read model bumps one revision counter in its transaction, and the dossier row keeps the revision
+  of its last change, so "dossiers with a revision above the last one seen" is everything missed.
+  The counter row is locked from the bump to the commit, so revisions become visible in order and
+  no change can appear later below the last revision seen.
+
+A dossier's candidates are replaced only by a newer revision of that dossier, so the two ways may
+deliver the same change in any order. Restricted dossiers (GDPR art. 18) are kept out of the index.
+"""
+import gc
+import logging
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy import select
+
+from loket.db import Database
+from matching.index import CandidateIndex
+from matching.model import Candidate
+from matching.models import DossierRow, RequestRow
+from matching.readmodel import CANDIDATE_COLUMNS, candidate_from_row
+from matching.revisions import DossierChange, current_revision
+
+log = logging.getLogger(__name__)
+
+# Core rows, not ORM objects: the start-up load reads every request.
+_dossiers, _requests = DossierRow.__table__, RequestRow.__table__
+_CHANGED = (select(_dossiers.c.revision, _dossiers.c.restricted, *CANDIDATE_COLUMNS)
+            .select_from(_dossiers.outerjoin(_requests, _requests.c.dossier_id == _dossiers.c.dossier_id)))
+
+
+class CandidatePool:
+    def __init__(self):
+        self.index = CandidateIndex()
+        self.revision = 0  # every change up to this revision is in the index
+        self._dossier_revisions: dict[str, int] = {}
+
+    def apply(self, change: DossierChange) -> bool:
+        """Replace the dossier's candidates unless the index already has this revision of it or a newer one."""
+        if change.revision <= self._dossier_revisions.get(change.dossier_id, -1):
+            return False
+        self._dossier_revisions[change.dossier_id] = change.revision
+        self.index.remove_dossier(change.dossier_id)
+        if not change.restricted:
+            for candidate in change.candidates:
+                self.index.put(candidate)
+        return True
+
+    def load(self, session) -> int:
+        """Rebuild the index from the tables; returns how many active candidates it holds. The new
+        index replaces the old one only when complete, so rankings meanwhile use the old one."""
+        fresh = CandidatePool()
+        fresh.catch_up(session)
+        self.index, self._dossier_revisions, self.revision = fresh.index, fresh._dossier_revisions, fresh.revision
+        # The index lives as long as the process: freeze it out of the collector's full passes,
+        # which otherwise walk every candidate and add 100 ms to a ranking (bench/results/matching_rank.md).
+        gc.collect()
+        gc.freeze()
+        return len(self.index)
+
+    def catch_up(self, session) -> int:
+        """Apply every dossier changed since the last catch-up; returns how many were applied."""
+        # Read the counter first: rows committed meanwhile are applied now and again next time.
+        revision = current_revision(session)
+        rows = session.execute(_CHANGED.where(_dossiers.c.revision > self.revision)).all()
+        changes: dict[str, tuple[int, bool, list]] = {}
+        for row in rows:
+            entry = changes.setdefault(row.dossier_id, (row.revision, row.restricted, []))
+            if row.request_id is not None:
+                entry[2].append(candidate_from_row(row))
+        applied = sum(self.apply(DossierChange(dossier_id, dossier_revision, restricted, tuple(candidates)))
+                      for dossier_id, (dossier_revision, restricted, candidates) in changes.items())
+        self.revision = max(self.revision, revision)
+        return applied
+
+    def get(self, request_id: str) -> Candidate | None:
+        return self.index.get(request_id)
+
+    def candidates_for(self, facility_id: str) -> list[Candidate]:
+        return self.index.candidates_for(facility_id)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+class Candidates(DependencyProvider):
+    """nameko dependency: this process's CandidatePool, loaded from the database at start."""
+
+    def setup(self):
+        self._database = next(dep for dep in self.container.dependencies if isinstance(dep, Database))
+        self.pool = CandidatePool()
+
+    def start(self):
+        with self._database.access.transaction() as session:
+            loaded = self.pool.load(session)
+        log.info("candidate index loaded: %d active candidates at revision %d", loaded, self.pool.revision)
+
+    def get_dependency(self, worker_ctx):
+        return self.pool

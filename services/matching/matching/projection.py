@@ -1,0 +1,140 @@
+"""Registration events into the read model, in batches (group commit).
+
+Each handler worker hands its event to the Projection and waits. One committer greenthread takes
+every event waiting (at most PROJECTION_BATCH; in practice up to max_workers, since that many
+messages are in flight), claims them in the inbox and applies them in one transaction with bulk
+statements, commits, puts the changes in this process's candidate index, and then releases the
+workers: a worker returns, and its message is acked, only once its event is committed.
+
+The inbox claim of a batch (claim_all) is loket.inbox.claim for many events at once, on the same
+table. If a batch fails, its events are applied again one by one, each in its own transaction, so
+one bad event fails only its own worker (retried or parked by
+loket.consumer), never its neighbours. Two instances claiming the same redelivered event end the
+same way: one batch fails on the inbox's primary key, its events are redone one by one, and the
+one already applied is skipped.
+"""
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy import bindparam, insert, select
+
+from loket.clock import utcnow
+from loket.db import Database
+from loket.tables import inbox
+from matching import readmodel
+from matching.candidates import Candidates
+from matching.dependencies import RuleSets
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTION = "matching.registration_events"
+_SEEN = select(inbox.c.event_id).where(inbox.c.consumer == SUBSCRIPTION,
+                                       inbox.c.event_id.in_(bindparam("ids", expanding=True)))
+_STOP = object()
+
+
+@dataclass
+class _Pending:
+    event: dict
+    recorder: object
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+def claim_all(session, batch: list[_Pending]) -> list[_Pending]:
+    """loket.inbox.claim for a batch: the events this consumer has not seen yet (each once), recorded
+    as seen in the same transaction."""
+    connection = session.connection()
+    seen = set(connection.execute(_SEEN, {"ids": [item.event["id"] for item in batch]}).scalars())
+    fresh = []
+    for item in batch:
+        if item.event["id"] not in seen:
+            seen.add(item.event["id"])
+            fresh.append(item)
+    if fresh:
+        now = utcnow()
+        connection.execute(insert(inbox), [{"consumer": SUBSCRIPTION, "event_id": item.event["id"],
+                                            "aggregate_id": item.event["aggregate_id"], "processed_at": now}
+                                           for item in fresh])
+    return fresh
+
+
+class Projection(DependencyProvider):
+    """nameko dependency: `self.projection.apply(event, self.events)` from the event handler."""
+
+    def setup(self):
+        dependencies = self.container.dependencies
+        self._database = next(dep for dep in dependencies if isinstance(dep, Database))
+        self._rule_sets = next(dep for dep in dependencies if isinstance(dep, RuleSets))
+        self._candidates = next(dep for dep in dependencies if isinstance(dep, Candidates))
+        self.max_batch = int(self.container.config.get("PROJECTION_BATCH") or 100)
+        self._queue = queue.Queue()
+        self._thread = None
+
+    def start(self):
+        self._thread = self.container.spawn_managed_thread(self._run, identifier="projection-committer")
+
+    def stop(self):
+        # Workers have finished by now (nameko stops entrypoints and waits for workers first).
+        self._queue.put(_STOP)
+        if self._thread is not None:
+            self._thread.wait()
+
+    def kill(self):
+        self._queue.put(_STOP)
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def apply(self, event: dict, recorder) -> None:
+        """Apply the event and return once it is committed; raises what applying it alone raised."""
+        item = _Pending(event, recorder)
+        self._queue.put(item)
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
+
+    def _run(self):
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    self._queue.put(_STOP)
+                    break
+                batch.append(item)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Pending]):
+        try:
+            changes = self._apply(batch)
+        except Exception as problem:  # noqa: BLE001 - each event then fails or succeeds on its own
+            if len(batch) == 1:
+                batch[0].error = problem
+                batch[0].done.set()
+                return
+            log.warning("a batch of %d registration events failed (%s); applying them one by one",
+                        len(batch), type(problem).__name__)
+            for item in batch:
+                self._commit([item])
+            return
+        pool = self._candidates.pool
+        for change in changes:
+            pool.apply(change)
+        for item in batch:
+            item.done.set()
+
+    def _apply(self, batch: list[_Pending]) -> list:
+        with self._database.access.transaction() as session:
+            fresh = claim_all(session, batch)
+            return readmodel.apply_events(session, [(item.event, item.recorder) for item in fresh],
+                                          self._rule_sets.rule_sets)

@@ -1,0 +1,244 @@
+"""Matching in a real nameko container with the real registration service, on the real broker.
+
+Registration's events build matching's read model; an accepted offer goes back to registration,
+which enrolls the request. SQLite unless a test says otherwise (one PostgreSQL smoke test).
+"""
+from datetime import timedelta
+
+import pytest
+import yaml
+
+from loket import contracts
+from loket.errors import Conflict, Forbidden, InvalidInput, NotFound
+from loket.testing import drain_queue, publish_raw, queue_depth, wait_for
+from matching.demo import demo_facility
+from matching.rulesets import DEFAULT_DIR, RuleSetError
+from registration.samples import sample_registration
+
+HELPDESK = {"role": "helpdesk", "actor_id": "staff-1"}
+PARENT = {"role": "parent", "actor_id": "account-1"}
+EVENTS = "notification.matching_events"  # every matching event, in order, for the assertions
+WEEK = {"mon": "full", "tue": "full", "wed": "full", "thu": "full"}
+
+
+def manager(facility_id):
+    return {"role": "facility_manager", "actor_id": f"manager-{facility_id}", "facility_ids": [facility_id]}
+
+
+def register(registration, clock, n, facility_ids):
+    """A dossier with one request (mon, tue full, thu morning) choosing `facility_ids`."""
+    return registration.register_dossier(sample_registration(clock.now().date(), n, facility_ids=facility_ids),
+                                         PARENT)["dossier"]
+
+
+def declare(matching, clock, facility_id, weekdays=WEEK):
+    start = (clock.now().date() + timedelta(days=60)).isoformat()
+    return matching.declare_free_place(facility_id, {"start_date": start, "weekdays": weekdays}, manager(facility_id))
+
+
+def ranked_ids(matching, place_id, facility_id):
+    return [c["request_id"] for c in matching.rank_place(place_id, manager(facility_id))["candidates"]]
+
+
+def wait_listed(matching, facility_id, dossier_ids):
+    assert wait_for(lambda: matching.candidates_dossier_ids(facility_id, manager(facility_id)) == sorted(dossier_ids))
+
+
+def test_requests_become_candidates_where_they_chose_and_urgent_ones_everywhere(start_matching, matching, registration,
+                                                                                  clock):
+    start_matching()
+    first = register(registration, clock, 0, ["fac-0001"])
+    other = register(registration, clock, 1, ["fac-0002"])
+    wait_listed(matching, "fac-0001", [first["id"]])
+    wait_listed(matching, "fac-0002", [other["id"]])
+    place = declare(matching, clock, "fac-0001")
+
+    ranking = matching.rank_place(place["place_id"], manager("fac-0001"))
+    assert ranking["rule_set_version"] == "kg-2013" and ranking["total"] == 1
+    [candidate] = ranking["candidates"]
+    assert candidate["request_id"] == first["requests"][0]["id"] and candidate["dossier_id"] == first["id"]
+    assert candidate["reasons"][0].startswith("Dutch-language priority")  # n = 0: Dutch known, proof declared
+    assert candidate["reasons"][-1].startswith("Then by registration")
+    assert any(note.startswith("Dutch-language share: 0 of") for note in ranking["notes"])
+
+    registration.mark_urgent(other["id"], {"request_id": other["requests"][0]["id"]}, HELPDESK)
+    urgent_id = other["requests"][0]["id"]
+    assert wait_for(lambda: urgent_id in ranked_ids(matching, place["place_id"], "fac-0001"))
+    urgent = next(c for c in matching.rank_place(place["place_id"], manager("fac-0001"))["candidates"]
+                  if c["request_id"] == urgent_id)
+    assert urgent["reasons"][0].startswith("Urgent request")
+    elsewhere = declare(matching, clock, "fac-0003")
+    assert ranked_ids(matching, elsewhere["place_id"], "fac-0003") == [urgent_id]
+    assert matching.candidates_dossier_ids("fac-0003", manager("fac-0003")) == [other["id"]]
+
+
+def test_a_restricted_dossier_is_not_ranked_until_the_restriction_is_lifted(start_matching, matching, registration,
+                                                                            clock):
+    start_matching()
+    dossier = register(registration, clock, 2, ["fac-0001"])
+    wait_listed(matching, "fac-0001", [dossier["id"]])
+    place = declare(matching, clock, "fac-0001")
+    request_id = dossier["requests"][0]["id"]
+    assert ranked_ids(matching, place["place_id"], "fac-0001") == [request_id]
+
+    registration.set_restriction(dossier["id"], {"restricted": True}, PARENT)
+    assert wait_for(lambda: ranked_ids(matching, place["place_id"], "fac-0001") == [])
+    with pytest.raises(InvalidInput) as refused:
+        matching.make_offer(place["place_id"], request_id, manager("fac-0001"))
+    assert "restricted" in refused.value.errors["request_id"][0]
+    registration.set_restriction(dossier["id"], {"restricted": False}, PARENT)
+    assert wait_for(lambda: ranked_ids(matching, place["place_id"], "fac-0001") == [request_id])
+
+
+def test_an_accepted_offer_enrolls_the_request_in_registration_and_fills_the_place(start_matching, matching,
+                                                                                  registration, clock, amqp_uri):
+    start_matching()
+    dossier = register(registration, clock, 4, ["fac-0001", "fac-0002"])
+    wait_listed(matching, "fac-0001", [dossier["id"]])
+    request_id = dossier["requests"][0]["id"]
+    place = declare(matching, clock, "fac-0001")
+    assert matching.get_facility("fac-0001", manager("fac-0001"))["occupancy"]["enrolled"] == 0
+
+    offer = matching.make_offer(place["place_id"], request_id, manager("fac-0001"))
+    assert offer["status"] == "open" and offer["position"] == 1 and offer["rule_set_version"] == "kg-2013"
+    assert offer["answer_deadline"] == (clock.now() + timedelta(days=14)).isoformat()  # fac-0001's window
+    assert matching.get_place(place["place_id"], HELPDESK)["status"] == "offered"
+    accepted = matching.answer_offer(offer["offer_id"], True, PARENT)
+    assert accepted["status"] == "accepted"
+
+    assert wait_for(lambda: registration.get_dossier(dossier["id"], HELPDESK)["requests"][0]["status"] == "enrolled")
+    occupancy = lambda: matching.get_facility("fac-0001", manager("fac-0001"))["occupancy"]  # noqa: E731
+    assert wait_for(lambda: occupancy()["enrolled"] == 1)
+    # n = 4: Dutch known with proof, low income and work need: vulnerable (2 of 5, one of them core)
+    assert occupancy()["enrolled_dutch_priority"] == 1 and occupancy()["enrolled_vulnerable"] == 1
+    assert occupancy()["dutch_priority_offers_pending"] == 0
+    assert matching.get_place(place["place_id"], HELPDESK)["status"] == "filled"
+    # P21: the other facility it chose no longer sees the dossier; the enrolling one still does
+    wait_listed(matching, "fac-0002", [])
+    assert matching.candidates_dossier_ids("fac-0001", manager("fac-0001")) == [dossier["id"]]
+
+    with pytest.raises(Conflict):
+        matching.answer_offer(offer["offer_id"], True, PARENT)
+    events = drain_queue(amqp_uri, EVENTS, 4, timeout=2)
+    assert [e["type"] for e in events] == ["matching.place_declared", "matching.offer_made", "matching.offer_accepted"]
+    assert [e["sequence"] for e in events[1:]] == [1, 2] and events[1]["aggregate_id"] == dossier["id"]
+
+
+def test_an_unanswered_offer_lapses_by_the_clock_and_the_place_opens_again(start_matching, matching, registration,
+                                                                          clock, amqp_uri):
+    start_matching()
+    dossier = register(registration, clock, 6, ["fac-0003"])  # fac-0003 answers within 10 days
+    wait_listed(matching, "fac-0003", [dossier["id"]])
+    place = declare(matching, clock, "fac-0003")
+    offer = matching.make_offer(place["place_id"], dossier["requests"][0]["id"], manager("fac-0003"))
+
+    clock.advance(days=9)
+    assert not wait_for(lambda: matching.get_place(place["place_id"], HELPDESK)["status"] == "open", timeout=0.5)
+    clock.advance(days=1, seconds=1)
+    assert wait_for(lambda: matching.get_place(place["place_id"], HELPDESK)["status"] == "open")
+    assert matching.get_place(place["place_id"], HELPDESK)["offers"][0]["status"] == "lapsed"
+    with pytest.raises(Conflict):
+        matching.answer_offer(offer["offer_id"], True, PARENT)
+    types = [e["type"] for e in drain_queue(amqp_uri, EVENTS, 4, timeout=2)]
+    assert types == ["matching.place_declared", "matching.offer_made", "matching.offer_lapsed"]
+    # the place goes back to ranking: the same request may be offered it again
+    assert matching.make_offer(place["place_id"], dossier["requests"][0]["id"], manager("fac-0003"))["status"] == "open"
+
+
+def test_bad_input_gets_a_clear_error_and_changes_nothing(start_matching, matching, registration, clock, amqp_uri):
+    start_matching()
+    chose_it = register(registration, clock, 8, ["fac-0001"])
+    chose_another = register(registration, clock, 9, ["fac-0002"])
+    wait_listed(matching, "fac-0001", [chose_it["id"]])
+    wait_listed(matching, "fac-0002", [chose_another["id"]])
+    before = matching.get_facility("fac-0001", HELPDESK)
+
+    with pytest.raises(NotFound):
+        matching.declare_free_place("fac-9999", {"start_date": "2026-05-01", "weekdays": WEEK}, HELPDESK)
+    with pytest.raises(InvalidInput) as closed:  # fac-0006 opens monday to thursday
+        declare(matching, clock, "fac-0006", weekdays={"mon": "full", "fri": "full"})
+    assert closed.value.errors == {"weekdays": ["The facility is closed on fri."]}
+    with pytest.raises(InvalidInput) as share:
+        matching.update_facility("fac-0001", {"dutch_share": 0.6}, manager("fac-0001"))
+    assert share.value.errors["dutch_share"][0].startswith("The Dutch-language share is at most 55 %")
+    with pytest.raises(InvalidInput) as share:
+        matching.register_facility({**demo_facility(101), "dutch_share": 0.56}, HELPDESK)
+    assert share.value.errors == {"dutch_share": [
+        "The Dutch-language share is at most 55 % of the licensed places (rule set kg-2013)."]}
+    with pytest.raises(InvalidInput) as registered:
+        matching.register_facility({**demo_facility(101), "rule_set": "kg-1999", "answer_window_days": 12}, HELPDESK)
+    assert set(registered.value.errors) == {"rule_set", "answer_window_days"}
+    with pytest.raises(Forbidden):
+        matching.update_facility("fac-0001", {"dutch_share": 0.5}, manager("fac-0002"))
+
+    place = declare(matching, clock, "fac-0001")
+    with pytest.raises(InvalidInput) as not_eligible:
+        matching.make_offer(place["place_id"], chose_another["requests"][0]["id"], manager("fac-0001"))
+    assert not_eligible.value.errors == {"request_id": ["The request did not choose this facility and is not urgent"]}
+    with pytest.raises(Forbidden):  # an offer is the facility's proposal: not the helpdesk's
+        matching.make_offer(place["place_id"], chose_it["requests"][0]["id"], HELPDESK)
+    offer = matching.make_offer(place["place_id"], chose_it["requests"][0]["id"], manager("fac-0001"))
+    matching.answer_offer(offer["offer_id"], True, PARENT)
+    with pytest.raises(Conflict):
+        matching.answer_offer(offer["offer_id"], False, HELPDESK)
+
+    after = matching.get_facility("fac-0001", HELPDESK)
+    assert {k: v for k, v in after.items() if k != "occupancy"} == {k: v for k, v in before.items() if k != "occupancy"}
+    with pytest.raises(NotFound):
+        matching.get_facility("fac-0101")
+    events = drain_queue(amqp_uri, EVENTS, 4, timeout=2)
+    assert [e["type"] for e in events] == ["matching.place_declared", "matching.offer_made", "matching.offer_accepted"]
+    assert matching.get_place(place["place_id"], HELPDESK)["offers"][0]["status"] == "accepted"
+
+
+def test_an_erasure_request_removes_the_dossier_and_answers_with_a_receipt(start_matching, matching, registration,
+                                                                          clock, amqp_uri):
+    start_matching()
+    dossier = register(registration, clock, 10, ["fac-0001"])
+    wait_listed(matching, "fac-0001", [dossier["id"]])
+    place = declare(matching, clock, "fac-0001")
+    matching.make_offer(place["place_id"], dossier["requests"][0]["id"], manager("fac-0001"))
+    assert matching.personal_data(dossier["id"])["requests"]
+
+    request = contracts.envelope("retention.erasure_requested", {
+        "dossier_id": dossier["id"], "run_id": "run-7", "reason": "retention_expired"},
+        aggregate_id=dossier["id"], sequence=1, producer="retention")
+    publish_raw(amqp_uri, request["type"], request)
+    publish_raw(amqp_uri, request["type"], request)  # redelivered: one receipt
+
+    receipts = [r for r in drain_queue(amqp_uri, "retention.erasure_receipts", 3, timeout=3)
+                if r["data"]["service"] == "matching"]
+    assert len(receipts) == 1 and receipts[0]["data"]["run_id"] == "run-7" and receipts[0]["data"]["erased_rows"] > 0
+    assert matching.personal_data(dossier["id"]) == {"dossier_id": dossier["id"], "restricted": None, "requests": [],
+                                                     "offers": [], "enrollments": [], "staff_of_facilities": []}
+    assert matching.candidates_dossier_ids("fac-0001", manager("fac-0001")) == []
+    assert ranked_ids(matching, place["place_id"], "fac-0001") == []
+    offered = matching.get_place(place["place_id"], HELPDESK)
+    assert offered["status"] == "open" and offered["offers"][0]["dossier_id"] is None
+
+
+def test_a_broken_rule_set_refuses_to_start(container_factory, matching_config, tmp_path):
+    from matching.service import MatchingService
+    folder = tmp_path / "rulesets"
+    folder.mkdir()
+    broken = yaml.safe_load((DEFAULT_DIR / "kg-2013.yaml").read_text())
+    broken["quotas"]["dutch_priority"]["max_share"] = 1.5
+    (folder / "kg-2013.yaml").write_text(yaml.safe_dump(broken))
+    container = container_factory(MatchingService, {**matching_config, "RULE_SETS_DIR": str(folder)})
+    with pytest.raises(RuleSetError) as refused:
+        container.start()
+    assert str(refused.value) == (f"rule set {folder / 'kg-2013.yaml'}: quotas.dutch_priority.max_share: "
+                                  "must be a fraction above 0 and at most 1, got 1.5")
+
+
+def test_offer_flow_on_postgresql(start_matching, matching, registration, clock, postgres_url, amqp_uri):
+    start_matching(DATABASE_URL=postgres_url)
+    dossier = register(registration, clock, 12, ["fac-0001"])
+    wait_listed(matching, "fac-0001", [dossier["id"]])
+    place = declare(matching, clock, "fac-0001")
+    assert ranked_ids(matching, place["place_id"], "fac-0001") == [dossier["requests"][0]["id"]]
+    offer = matching.make_offer(place["place_id"], dossier["requests"][0]["id"], manager("fac-0001"))
+    matching.answer_offer(offer["offer_id"], True, PARENT)
+    assert wait_for(lambda: matching.get_facility("fac-0001", HELPDESK)["occupancy"]["enrolled"] == 1)
+    assert registration.get_dossier(dossier["id"], HELPDESK)["requests"][0]["status"] == "enrolled"
+    assert queue_depth(amqp_uri, "matching.registration_events.parked") == 0
