@@ -32,6 +32,7 @@ class Route:
     responses: Mapping[int, type[Schema] | dict | None]  # status -> body schema (None: no body)
     errors: tuple[int, ...] = ()
     body: type[Schema] | None = None
+    query: type[Schema] | None = None
     authenticated: bool = True
     media_type: str = "application/json"  # of the responses in `responses`
     description: str = ""

@@ -65,6 +65,8 @@ def _operation(function_name: str, route, parameters) -> dict:
     operation["responses"].update({str(status): _response(status, "Error") for status in route.errors})
     if route.description:
         operation["description"] = route.description
+    if route.query is not None:
+        parameters = [*parameters, {"in": "query", "schema": route.query}]
     if parameters:
         operation["parameters"] = parameters
     if route.body is not None:

@@ -6,7 +6,7 @@ facilities) is the registration service's input contract, checked by that servic
 errors come back as the same 400. Unknown fields are refused everywhere.
 """
 from marshmallow import INCLUDE, RAISE, Schema, fields
-from marshmallow.validate import Length, OneOf
+from marshmallow.validate import Length, OneOf, Range
 
 from loket.contracts.registration import (
     CONSENT_METHODS, FLAGS, GENDERS, LANGUAGES, MAX_FACILITIES, SnapshotSchema,
@@ -180,6 +180,113 @@ class PersonalDataExport(Schema):
     """Everything the registration service holds about the dossier (GDPR access and portability)."""
     dossier = fields.Nested(DossierView, required=True)
     access_log = fields.List(fields.Nested(AccessLogEntry), required=True)
+
+
+# --- facilities, free places, rankings, offers (matching service)
+
+def _facility_fields(required: bool) -> dict:
+    """A facility's parts and their JSON types; the rules (ranges, rule sets, shares) are matching's."""
+    return {
+        "name": _text(200, required=required),
+        "municipality": _text(100, required=required),
+        "licensed_capacity": fields.Integer(strict=True, required=required),
+        "opening_days": fields.List(fields.String(), required=required),
+        "min_age_months": fields.Integer(strict=True, required=required),
+        "max_age_months": fields.Integer(strict=True, required=required),
+        "income_related_tariff": fields.Boolean(truthy={True}, falsy={False}, required=required),
+        "dutch_share": fields.Float(required=required, allow_nan=False),
+        "answer_window_days": fields.Integer(strict=True, required=required),
+        "extra_rules": fields.List(fields.String()),
+        "rule_set": _text(40),
+        "kg2024_group_order": fields.List(fields.String(), allow_none=True),
+        "staff_dossier_ids": fields.List(_text(64), metadata={
+            "description": "Dossiers of staff's children, for a facility rule giving them priority."}),
+    }
+
+
+NewFacilityBody = Body.from_dict({"id": _text(16, metadata={"description": "fac-0001; given when omitted"}),
+                                  **_facility_fields(required=True)}, name="NewFacilityBody")
+FacilityChangesBody = Body.from_dict(_facility_fields(required=False), name="FacilityChangesBody")
+
+
+class FreePlaceBody(Body):
+    start_date = fields.Date(required=True)
+    weekdays = _part("free days and parts: {mon: full|morning|afternoon, ...}", required=True)
+    min_age_months = fields.Integer(strict=True, allow_none=True)
+    max_age_months = fields.Integer(strict=True, allow_none=True)
+
+
+class OfferBody(Body):
+    request_id = _text(64, required=True)
+
+
+class RankingQuery(Body):
+    limit = fields.Integer(strict=False, validate=Range(min=1, max=10000),
+                           metadata={"description": "Show only the first candidates; `total` counts all."})
+
+
+class Facility(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    municipality = fields.String(required=True)
+    opening_days = fields.List(fields.String(), required=True)
+
+
+class Facilities(Schema):
+    facilities = fields.List(fields.Nested(Facility), required=True)
+
+
+class FreePlace(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    place_id = fields.String(required=True)
+    facility_id = fields.String(required=True)
+    start_date = fields.Date(required=True)
+    status = fields.String(required=True)
+
+
+class Offer(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    offer_id = fields.String(required=True)
+    place_id = fields.String(required=True)
+    request_id = fields.String(required=True)
+    dossier_id = fields.String(required=True)
+    status = fields.String(required=True)
+    answer_deadline = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class FreePlaceWithOffers(FreePlace):
+    offers = fields.List(fields.Nested(Offer), required=True)
+
+
+class Candidate(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    position = fields.Integer(required=True)
+    request_id = fields.String(required=True)
+    dossier_id = fields.String(required=True)
+    reasons = fields.Raw(required=True, metadata={"description": "The rules that put the candidate here."})
+
+
+class Ranking(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    place = fields.Nested(FreePlace, required=True)
+    rule_set_version = fields.String(required=True)
+    total = fields.Integer(required=True)
+    candidates = fields.List(fields.Nested(Candidate), required=True)
+
+
+class FacilityDossiers(Schema):
+    dossier_ids = fields.List(fields.String(), required=True)
 
 
 class Error(Schema):

@@ -25,7 +25,10 @@ log = logging.getLogger(__name__)
 PUBLIC = (400, 413)
 DOSSIER_READ = (401, 404, 503)
 DOSSIER_CHANGE = (400, 401, 403, 404, 409, 413, 503)
+FACILITY_CHANGE = (400, 401, 403, 404, 409, 413, 503)
 DOSSIER_PATH = {"dossier_id": "The dossier's id."}
+FACILITY_PATH = {"facility_id": "The facility's id (fac-0001)."}
+PLACE_PATH = {"place_id": "The free place's id."}
 REQUEST_PATH = {**DOSSIER_PATH, "request_id": "The id of one request of the dossier."}
 
 
@@ -41,6 +44,7 @@ class GatewayService(observability.Observable):
     config = Config()
     account_settings = Accounts()
     registration = ServiceRpc("registration")
+    matching = ServiceRpc("matching")
     log_context = LogContext()
 
     # -- helpers -------------------------------------------------------------------------------------
@@ -275,3 +279,78 @@ class GatewayService(observability.Observable):
         with errors.dossier_read(caller):
             export = self.registration.export_personal_data(dossier_id, payloads.actor(caller))
         return json_response(200, export)
+
+    # -- facilities, free places, rankings, offers ---------------------------------------------------
+    @http("GET", "/facilities", summary="Every connected facility", tag="facilities",
+          responses={200: schemas.Facilities}, errors=(503,), authenticated=False)
+    def list_facilities(self, request):
+        return json_response(200, {"facilities": self.matching.list_facilities()})
+
+    @http("POST", "/facilities", summary="Connect a facility (helpdesk)", tag="facilities",
+          body=schemas.NewFacilityBody, responses={201: schemas.Facility}, errors=FACILITY_CHANGE)
+    def register_facility(self, request):
+        caller = self._caller(request)
+        body = web.validated_body(request, schemas.NewFacilityBody())
+        facility = self.matching.register_facility(body, payloads.actor(caller))
+        return json_response(201, facility, headers={"Location": f"/facilities/{facility['id']}"})
+
+    @http("GET", "/facilities/<id:facility_id>", summary="A facility", tag="facilities",
+          responses={200: schemas.Facility}, errors=(401, 404, 503), authenticated=False,
+          path_parameters=FACILITY_PATH,
+          description="Public. With a session of its manager or the helpdesk, also its staff's dossiers and "
+                      "its occupancy.")
+    def get_facility(self, request, facility_id):
+        caller = self._caller(request) if "Authorization" in request.headers else None
+        facility = self.matching.get_facility(facility_id, payloads.actor(caller) if caller else None)
+        return json_response(200, facility)
+
+    @http("PATCH", "/facilities/<id:facility_id>", summary="Change a facility (its manager, the helpdesk)",
+          tag="facilities", body=schemas.FacilityChangesBody, responses={200: schemas.Facility},
+          errors=FACILITY_CHANGE, path_parameters=FACILITY_PATH)
+    def update_facility(self, request, facility_id):
+        caller = self._caller(request)
+        body = web.validated_body(request, schemas.FacilityChangesBody())
+        return json_response(200, self.matching.update_facility(facility_id, body, payloads.actor(caller)))
+
+    @http("GET", "/facilities/<id:facility_id>/dossiers", summary="Dossiers that chose the facility",
+          tag="facilities", responses={200: schemas.FacilityDossiers}, errors=(401, 403, 404, 503),
+          path_parameters=FACILITY_PATH,
+          description="For its manager and the helpdesk: an active request chose it or is urgent, or a child "
+                      "is enrolled there. Read each with GET /dossiers/{dossier_id}.")
+    def facility_dossiers(self, request, facility_id):
+        caller = self._caller(request)
+        dossier_ids = self.matching.candidates_dossier_ids(facility_id, payloads.actor(caller))
+        return json_response(200, {"dossier_ids": dossier_ids})
+
+    @http("POST", "/facilities/<id:facility_id>/places", summary="Declare a free place", tag="facilities",
+          body=schemas.FreePlaceBody, responses={201: schemas.FreePlace}, errors=FACILITY_CHANGE,
+          path_parameters=FACILITY_PATH, description="At most 7 months ahead, on the facility's opening days.")
+    def declare_free_place(self, request, facility_id):
+        caller = self._caller(request)
+        body = web.validated_body(request, schemas.FreePlaceBody())
+        place = self.matching.declare_free_place(facility_id, body, payloads.actor(caller))
+        return json_response(201, place, headers={"Location": f"/places/{place['place_id']}"})
+
+    @http("GET", "/places/<id:place_id>", summary="A free place and its offers", tag="facilities",
+          responses={200: schemas.FreePlaceWithOffers}, errors=(401, 403, 404, 503), path_parameters=PLACE_PATH)
+    def get_place(self, request, place_id):
+        caller = self._caller(request)
+        return json_response(200, self.matching.get_place(place_id, payloads.actor(caller)))
+
+    @http("GET", "/places/<id:place_id>/ranking", summary="Candidates for a free place, in order, with why",
+          tag="facilities", query=schemas.RankingQuery, responses={200: schemas.Ranking},
+          errors=(400, 401, 403, 404, 503), path_parameters=PLACE_PATH,
+          description="Every eligible candidate with the priority rules that put it there and the rule-set "
+                      "version.")
+    def rank_place(self, request, place_id):
+        caller = self._caller(request)
+        query = schemas.RankingQuery().load(request.args.to_dict())
+        return json_response(200, self.matching.rank_place(place_id, payloads.actor(caller), query.get("limit")))
+
+    @http("POST", "/places/<id:place_id>/offers", summary="Offer the place to a candidate (its manager)",
+          tag="facilities", body=schemas.OfferBody, responses={201: schemas.Offer}, errors=FACILITY_CHANGE,
+          path_parameters=PLACE_PATH)
+    def make_offer(self, request, place_id):
+        caller = self._caller(request)
+        body = web.validated_body(request, schemas.OfferBody())
+        return json_response(201, self.matching.make_offer(place_id, body["request_id"], payloads.actor(caller)))

@@ -21,6 +21,8 @@ from registration.service import RegistrationService
 SERVICES = Path(__file__).resolve().parents[3]
 GATEWAY_INI = SERVICES / "gateway" / "alembic.ini"
 REGISTRATION_INI = SERVICES / "registration" / "alembic.ini"
+MATCHING_INI = SERVICES / "matching" / "alembic.ini"
+SERVICE_DATABASES = ("gateway", "registration", "matching")
 PASSWORD = "a long passphrase for my dossier"
 # Argon2's cheapest parameters: the production ones cost tens of milliseconds per hash.
 CHEAP_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST_KIB": 8, "ARGON2_PARALLELISM": 1}
@@ -49,14 +51,14 @@ def dossier_body():
 @pytest.fixture
 def database_urls(tmp_path):
     """One database per service (their tables would collide), on SQLite."""
-    return {name: f"sqlite:///{tmp_path / (name + '.sqlite')}" for name in ("gateway", "registration")}
+    return {name: f"sqlite:///{tmp_path / (name + '.sqlite')}" for name in SERVICE_DATABASES}
 
 
 @pytest.fixture
 def postgres_urls():
     """One fresh PostgreSQL database per service, dropped afterwards."""
     admin = create_engine(normalise_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
-    names = {service: f"loket_test_{service}_{uuid.uuid4().hex[:10]}" for service in ("gateway", "registration")}
+    names = {service: f"loket_test_{service}_{uuid.uuid4().hex[:10]}" for service in SERVICE_DATABASES}
     with admin.connect() as connection:
         for name in names.values():
             connection.execute(text(f'CREATE DATABASE "{name}"'))
@@ -69,12 +71,20 @@ def postgres_urls():
 
 @pytest.fixture
 def start_services(container_factory, amqp_uri):
-    """Start registration and gateway on the given databases; returns the gateway's base URL."""
-    def start(urls, **gateway_overrides):
+    """Start registration (and matching, when asked) and the gateway on the given databases; returns the
+    gateway's base URL."""
+    def start(urls, with_matching=False, **gateway_overrides):
+        if with_matching:
+            from matching.service import MatchingService
+            upgrade(MATCHING_INI, urls["matching"])
+            container_factory(MatchingService, {
+                "AMQP_URI": amqp_uri, "DATABASE_URL": urls["matching"], "WEB_SERVER_ADDRESS": "127.0.0.1:0",
+            }).start()
         upgrade(REGISTRATION_INI, urls["registration"])
         upgrade(GATEWAY_INI, urls["gateway"])
         container_factory(RegistrationService, {
             "AMQP_URI": amqp_uri, "DATABASE_URL": urls["registration"], "ENCRYPTION_KEYS": Keyring.generate_key(),
+            "WEB_SERVER_ADDRESS": "127.0.0.1:0",
         }).start()
         gateway = container_factory(GatewayService, {
             "AMQP_URI": amqp_uri, "DATABASE_URL": urls["gateway"], "WEB_SERVER_ADDRESS": "127.0.0.1:0",
@@ -88,7 +98,7 @@ def start_services(container_factory, amqp_uri):
 @pytest.fixture
 def api_on(start_services):
     """Start both services on the given databases: the gateway's Api."""
-    return lambda urls, **gateway_overrides: Api(start_services(urls, **gateway_overrides))
+    return lambda urls, **options: Api(start_services(urls, **options))
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ def test_every_entrypoint_is_documented_with_its_method_and_path():
     served = {(entrypoint.method, re.sub(r"<(?:[^:>]+:)?(\w+)>", r"{\1}", entrypoint.url))
               for _, entrypoint in routes(GatewayService)}
     assert documented == served
-    assert ("POST", "/dossiers") in served and ("GET", "/openapi.json") in served
+    assert {("POST", "/dossiers"), ("GET", "/openapi.json"), ("GET", "/places/{place_id}/ranking")} <= served
 
 
 def test_path_parameters_are_described_with_the_pattern_the_router_enforces():
@@ -40,6 +40,11 @@ def test_bodies_and_errors_come_from_the_marshmallow_schemas():
         "$ref": "#/components/schemas/Error"}
     assert register["security"] == [{"bearer": []}]
     assert DOCUMENT["paths"]["/accounts"]["post"]["security"] == []
+
+
+def test_query_parameters_come_from_their_schema():
+    [place_id, limit] = DOCUMENT["paths"]["/places/{place_id}/ranking"]["get"]["parameters"]
+    assert (place_id["in"], limit["in"], limit["name"], limit["schema"]["minimum"]) == ("path", "query", "limit", 1)
 
 
 def test_login_documents_429_with_retry_after():
