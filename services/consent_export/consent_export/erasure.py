@@ -22,10 +22,8 @@ from datetime import datetime
 from sqlalchemy import and_, delete, exists, select, update
 from sqlalchemy.orm import Session
 
-from consent_export.models import (
-    PENDING, ErasedDossier, QueuedTransfer, TransferLogEntry,
-)
-from consent_export.outbound import exported_for, lock_dossier, queue_transfer
+from consent_export.models import PENDING, ErasedDossier, QueuedTransfer, TransferLogEntry
+from consent_export.outbound import exported_for, forget_dossier_state, lock_dossier, queue_transfer
 from consent_export.transfers import DELETE, transfers_for_erasure
 
 
@@ -39,10 +37,10 @@ def erase_dossier(session: Session, request_id: str, dossier_id: str, now: datet
 
     `dossier_ref` is the dossier's pseudonym. A repeated request erases nothing more.
     """
-    state, created = lock_dossier(session, dossier_id)
+    last_sequence = lock_dossier(session, dossier_id)
     held = exported_for(session, dossier_id)
     for transfer in transfers_for_erasure(request_id, dossier_id, held):
-        queue_transfer(session, transfer, now)
+        queue_transfer(session, transfer, now, held=True)
     erased = len(held)  # queue_transfer dropped these rows: a partner told to delete holds nothing
     undelivered_delete = and_(QueuedTransfer.kind == DELETE, QueuedTransfer.status.in_(PENDING))
     erased += session.execute(
@@ -52,8 +50,8 @@ def erase_dossier(session: Session, request_id: str, dossier_id: str, now: datet
         update(TransferLogEntry).where(TransferLogEntry.dossier_ref == dossier_id)
         .values(dossier_ref=dossier_ref, pseudonymised=True, partner_answer=None, erased_at=now)
         .execution_options(synchronize_session=False)).rowcount
-    session.delete(state)
-    erased += 0 if created else 1
+    forget_dossier_state(session, dossier_id)
+    erased += 0 if last_sequence is None else 1  # a state row made just now for the lock is not data
     if not session.execute(select(exists().where(ErasedDossier.dossier_ref == dossier_ref))).scalar_one():
         session.add(ErasedDossier(dossier_ref=dossier_ref, erased_at=now))
     return erased

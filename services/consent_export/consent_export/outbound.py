@@ -8,13 +8,19 @@ head of a dossier's queue holds back that dossier alone, and each partner has it
 A withdrawal (or an erasure) queues a delete and supersedes every push or update of that
 (dossier, partner) still waiting: those are never sent. One already in flight finishes (its
 lease keeps the delete behind it) and the delete follows.
+
+What runs once per event or per transfer is prebuilt Core on the tables, executed with
+parameters: building ORM statements per call cost more than the database work itself.
 """
 import random
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import (
+    DateTime, Float, Integer, String, and_, bindparam, case, delete, exists, func, insert, or_,
+    select, update,
+)
+from sqlalchemy.orm import Session
 
 from consent_export.models import (
     DELIVERED, PARKED, PENDING, QUEUED, SUPERSEDED, DossierState, ErasedDossier, ExportedData,
@@ -27,6 +33,50 @@ from consent_export.transfers import (
 from consent_export.transport import Delivery, RejectedByPartner, TransientPartnerError
 from loket.errors import Conflict, NotFound
 
+_transfers = QueuedTransfer.__table__
+_log = TransferLogEntry.__table__
+_states = DossierState.__table__
+_exported = ExportedData.__table__
+
+_IS_ERASED = select(exists().where(ErasedDossier.__table__.c.dossier_ref == bindparam("b_ref")))
+_LOCK_STATE = (select(_states.c.last_sequence).where(_states.c.dossier_id == bindparam("b_dossier"))
+               .with_for_update())
+_INSERT_STATE = insert(_states)
+_UPDATE_STATE = update(_states).where(_states.c.dossier_id == bindparam("b_dossier"))
+_SELECT_EXPORTED = (select(_exported.c.partner, _exported.c.payload_hash, _exported.c.consent_id)
+                    .where(_exported.c.dossier_id == bindparam("b_dossier")))
+_EXPORTED_KEY = and_(_exported.c.dossier_id == bindparam("b_dossier"),
+                     _exported.c.partner == bindparam("b_partner"))
+_INSERT_EXPORTED = insert(_exported)
+_UPDATE_EXPORTED = update(_exported).where(_EXPORTED_KEY)
+_DELETE_EXPORTED = delete(_exported).where(_EXPORTED_KEY)
+_INSERT_TRANSFER = insert(_transfers)
+_INSERT_LOG = insert(_log)
+
+_LEASED = and_(_transfers.c.id == bindparam("b_id"), _transfers.c.lease_owner == bindparam("b_owner"))
+_RELEASED = {"lease_owner": None, "lease_until": None, "partner_status": bindparam("b_status"),
+             "partner_answer": bindparam("b_answer")}
+_OUTCOME_COLUMNS = (_transfers.c.status, _transfers.c.attempts, _transfers.c.kind,
+                    _transfers.c.dossier_id, _transfers.c.idempotency_key)
+_WAS_QUEUED = _transfers.c.status == QUEUED
+_RELEASE_DELIVERED = update(_transfers).where(_LEASED).values(
+    **_RELEASED, status=case((_WAS_QUEUED, DELIVERED), else_=_transfers.c.status),
+    payload=case((_WAS_QUEUED, None), else_=_transfers.c.payload),
+).returning(*_OUTCOME_COLUMNS)
+_RELEASE_FAILED = update(_transfers).where(_LEASED).values(**_RELEASED).returning(*_OUTCOME_COLUMNS)
+_RESCHEDULE = update(_transfers).where(_transfers.c.id == bindparam("b_id")).values(
+    status=bindparam("b_next_status"), next_attempt_at=bindparam("b_at"))
+_LOG_OUTCOME = update(_log).where(_log.c.idempotency_key == bindparam("b_key")).values(
+    attempts=bindparam("b_attempts"), status=bindparam("b_log_status"),
+    partner_status=bindparam("b_status"),
+    partner_answer=case((_log.c.pseudonymised, None), else_=bindparam("b_answer", type_=String)),
+    sent_at=func.coalesce(bindparam("b_sent", type_=DateTime(timezone=True)), _log.c.sent_at),
+)
+# An erased dossier has no state row; its delete was kept only until the partner had it.
+_DROP_ERASED_DELETE = delete(_transfers).where(
+    _transfers.c.id == bindparam("b_id"),
+    ~exists().where(_states.c.dossier_id == _transfers.c.dossier_id))
+
 
 def apply_event(session: Session, event: Mapping, now: datetime,
                 pseudonym: Callable[[str], str]) -> list[Transfer]:
@@ -34,75 +84,86 @@ def apply_event(session: Session, event: Mapping, now: datetime,
     if event["type"] not in DOSSIER_EVENT_TYPES:
         return []
     dossier_id = event["aggregate_id"]
-    state, created = lock_dossier(session, dossier_id, event["sequence"])
+    last_sequence = lock_dossier(session, dossier_id, event["sequence"])
     # Checked under the dossier's lock: an erasure that committed meanwhile is seen here.
-    if session.get(ErasedDossier, pseudonym(dossier_id)) is not None:
-        if created:
-            session.delete(state)
+    if session.execute(_IS_ERASED, {"b_ref": pseudonym(dossier_id)}).scalar_one():
+        if last_sequence is None:
+            forget_dossier_state(session, dossier_id)
         return []
-    if not created and event["sequence"] <= state.last_sequence:
+    if last_sequence is not None and event["sequence"] <= last_sequence:
         return []
-    state.last_sequence = event["sequence"]
     snapshot = event["data"].get("dossier")
+    state = {"b_dossier": dossier_id, "last_sequence": event["sequence"]}
     if snapshot is not None:
-        state.restricted = snapshot["restricted"] is True
-    transfers = transfers_for_event(event, exported_for(session, dossier_id))
-    return [transfer for transfer in transfers if queue_transfer(session, transfer, now)]
+        state["restricted"] = snapshot["restricted"] is True
+    session.execute(_UPDATE_STATE, state)
+    held = exported_for(session, dossier_id)
+    transfers = transfers_for_event(event, held)
+    return [transfer for transfer in transfers
+            if queue_transfer(session, transfer, now, transfer.partner in held)]
 
 
-def lock_dossier(session: Session, dossier_id: str, sequence: int = 0) -> tuple[DossierState, bool]:
-    """The dossier's state row, locked for this transaction (created if new: the insert locks it,
-    and a concurrent creator fails on the key and is retried)."""
-    state = session.get(DossierState, dossier_id, with_for_update=True)
-    if state is not None:
-        return state, False
-    state = DossierState(dossier_id=dossier_id, last_sequence=sequence, restricted=False)
-    session.add(state)
-    session.flush()
-    return state, True
+def lock_dossier(session: Session, dossier_id: str, sequence: int = 0) -> int | None:
+    """Lock the dossier's state row for this transaction; returns its last applied sequence, or
+    None when the row is new (created with `sequence`: the insert locks it, and a concurrent
+    creator fails on the key and is retried)."""
+    last = session.execute(_LOCK_STATE, {"b_dossier": dossier_id}).scalar_one_or_none()
+    if last is None:
+        session.execute(_INSERT_STATE, {"dossier_id": dossier_id, "last_sequence": sequence,
+                                        "restricted": False})
+    return last
+
+
+def forget_dossier_state(session: Session, dossier_id: str) -> int:
+    """Drop the dossier's state row (ids and flags); returns the rows deleted."""
+    return session.execute(delete(_states).where(_states.c.dossier_id == dossier_id)).rowcount
 
 
 def exported_for(session: Session, dossier_id: str) -> dict[str, Exported]:
-    rows = session.scalars(select(ExportedData).where(ExportedData.dossier_id == dossier_id))
-    return {row.partner: Exported(row.payload_hash, row.consent_id) for row in rows}
+    """What each partner holds for the dossier (once its queue is delivered), by partner."""
+    rows = session.execute(_SELECT_EXPORTED, {"b_dossier": dossier_id})
+    return {partner: Exported(digest, consent) for partner, digest, consent in rows}
 
 
-def queue_transfer(session: Session, transfer: Transfer, now: datetime) -> bool:
+def queue_transfer(session: Session, transfer: Transfer, now: datetime, held: bool) -> bool:
     """Add `transfer` to its (dossier, partner) queue and to the log; record what the partner will
-    hold. A delete first supersedes what is still waiting; it is not queued at all when nothing
-    ever left for that partner since the last delete (there is nothing to delete there)."""
-    _set_exported(session, transfer)
+    hold (`held`: whether it held anything before). A delete first supersedes what is still
+    waiting; it is not queued at all when nothing ever left for that partner since the last
+    delete (there is nothing to delete there)."""
+    _set_exported(session, transfer, held)
     if transfer.kind == DELETE:
         _supersede_waiting(session, transfer.dossier_id, transfer.partner)
         if not _partner_may_hold_data(session, transfer.dossier_id, transfer.partner):
             return False
-    session.add(QueuedTransfer(
-        idempotency_key=transfer.idempotency_key, dossier_id=transfer.dossier_id,
-        partner=transfer.partner, kind=transfer.kind, payload=transfer.payload,
-        field_names=list(transfer.field_names), consent_id=transfer.consent_id, status=QUEUED,
-        attempts=0, next_attempt_at=0.0,
-    ))
-    session.add(TransferLogEntry(
-        idempotency_key=transfer.idempotency_key, dossier_ref=transfer.dossier_id,
-        pseudonymised=False, partner=transfer.partner, kind=transfer.kind,
-        field_names=list(transfer.field_names), consent_id=transfer.consent_id, queued_at=now,
-        attempts=0, status=QUEUED,
-    ))
+    field_names = list(transfer.field_names)
+    session.execute(_INSERT_TRANSFER, {
+        "idempotency_key": transfer.idempotency_key, "dossier_id": transfer.dossier_id,
+        "partner": transfer.partner, "kind": transfer.kind, "payload": transfer.payload,
+        "field_names": field_names, "consent_id": transfer.consent_id, "status": QUEUED,
+        "attempts": 0, "next_attempt_at": 0.0,
+    })
+    session.execute(_INSERT_LOG, {
+        "idempotency_key": transfer.idempotency_key, "dossier_ref": transfer.dossier_id,
+        "pseudonymised": False, "partner": transfer.partner, "kind": transfer.kind,
+        "field_names": field_names, "consent_id": transfer.consent_id, "queued_at": now,
+        "attempts": 0, "status": QUEUED,
+    })
     return True
 
 
-def _set_exported(session: Session, transfer: Transfer) -> None:
-    key = (transfer.dossier_id, transfer.partner)
-    row = session.get(ExportedData, key)
-    held = transfer.exported
-    if held is None:
-        if row is not None:
-            session.delete(row)
-    elif row is None:
-        session.add(ExportedData(dossier_id=transfer.dossier_id, partner=transfer.partner,
-                                 payload_hash=held.payload_hash, consent_id=held.consent_id))
+def _set_exported(session: Session, transfer: Transfer, held: bool) -> None:
+    key = {"b_dossier": transfer.dossier_id, "b_partner": transfer.partner}
+    after = transfer.exported
+    if after is None:
+        if held:
+            session.execute(_DELETE_EXPORTED, key)
+    elif held:
+        session.execute(_UPDATE_EXPORTED, {**key, "payload_hash": after.payload_hash,
+                                           "consent_id": after.consent_id})
     else:
-        row.payload_hash, row.consent_id = held.payload_hash, held.consent_id
+        session.execute(_INSERT_EXPORTED, {
+            "dossier_id": transfer.dossier_id, "partner": transfer.partner,
+            "payload_hash": after.payload_hash, "consent_id": after.consent_id})
 
 
 def _same_queue(dossier_id: str, partner: str):
@@ -133,47 +194,52 @@ def _partner_may_hold_data(session: Session, dossier_id: str, partner: str) -> b
 
 # -- the sender's side ----------------------------------------------------------------------------
 
-def _sendable(partner: str, now: float):
-    earlier = aliased(QueuedTransfer)
+def _claim_statement():
+    """Lease the sendable heads of one partner, oldest first, in one statement. Parameters:
+    b_partner, b_now, b_limit, b_owner, b_until. Another instance's lease taken meanwhile is
+    seen when the row is updated (the lease condition is checked again on the row itself)."""
+    candidate, earlier = _transfers.alias("candidate"), _transfers.alias("earlier")
+    now = bindparam("b_now", type_=Float)
+
+    def lease_free(table):
+        return or_(table.c.lease_until.is_(None), table.c.lease_until < now)
+
     blocked = exists().where(
-        earlier.dossier_id == QueuedTransfer.dossier_id, earlier.partner == QueuedTransfer.partner,
-        earlier.id < QueuedTransfer.id,
-        or_(earlier.status.in_(PENDING), earlier.lease_until > now),
+        earlier.c.dossier_id == candidate.c.dossier_id, earlier.c.partner == candidate.c.partner,
+        earlier.c.id < candidate.c.id,
+        or_(earlier.c.status.in_(PENDING), earlier.c.lease_until > now),
     )
     # GDPR art. 18: a restricted dossier's push or update waits; its delete does not.
-    restricted = exists().where(DossierState.dossier_id == QueuedTransfer.dossier_id,
-                                DossierState.restricted.is_(True))
-    return and_(
-        QueuedTransfer.partner == partner, QueuedTransfer.status == QUEUED,
-        QueuedTransfer.next_attempt_at <= now,
-        or_(QueuedTransfer.lease_until.is_(None), QueuedTransfer.lease_until < now),
-        ~blocked, or_(QueuedTransfer.kind == DELETE, ~restricted),
-    )
+    restricted = exists().where(_states.c.dossier_id == candidate.c.dossier_id,
+                                _states.c.restricted.is_(True))
+    heads = select(candidate.c.id).where(
+        candidate.c.partner == bindparam("b_partner"), candidate.c.status == QUEUED,
+        candidate.c.next_attempt_at <= now, lease_free(candidate),
+        ~blocked, or_(candidate.c.kind == DELETE, ~restricted),
+    ).order_by(candidate.c.id).limit(bindparam("b_limit", type_=Integer))
+    return (update(_transfers)
+            .where(_transfers.c.id.in_(heads.scalar_subquery()), _transfers.c.status == QUEUED,
+                   lease_free(_transfers))
+            .values(lease_owner=bindparam("b_owner"), lease_until=bindparam("b_until"),
+                    attempts=_transfers.c.attempts + 1)
+            .returning(_transfers.c.id, _transfers.c.idempotency_key, _transfers.c.dossier_id,
+                       _transfers.c.kind, _transfers.c.payload, _transfers.c.field_names,
+                       _transfers.c.consent_id))
+
+
+_CLAIM = _claim_statement()
 
 
 def claim_heads(session: Session, partner: str, owner: str, now: float, lease_seconds: float,
                 limit: int) -> list[tuple[int, Transfer]]:
     """Lease up to `limit` sendable transfers of `partner` to `owner`; each lease is one attempt."""
-    ids = session.scalars(select(QueuedTransfer.id).where(_sendable(partner, now))
-                          .order_by(QueuedTransfer.id).limit(limit)).all()
-    if not ids:
-        return []
-    # Another instance may have leased some since: the condition is checked again, row by row.
-    session.execute(
-        update(QueuedTransfer)
-        .where(QueuedTransfer.id.in_(ids), QueuedTransfer.status == QUEUED,
-               or_(QueuedTransfer.lease_until.is_(None), QueuedTransfer.lease_until < now))
-        .values(lease_owner=owner, lease_until=now + lease_seconds,
-                attempts=QueuedTransfer.attempts + 1)
-        .execution_options(synchronize_session=False))
-    rows = session.scalars(select(QueuedTransfer).where(
-        QueuedTransfer.id.in_(ids), QueuedTransfer.lease_owner == owner,
-        QueuedTransfer.lease_until == now + lease_seconds).order_by(QueuedTransfer.id)).all()
-    return [(row.id, Transfer(
-        idempotency_key=row.idempotency_key, partner=row.partner, dossier_id=row.dossier_id,
+    rows = session.execute(_CLAIM, {"b_partner": partner, "b_now": now, "b_limit": limit,
+                                    "b_owner": owner, "b_until": now + lease_seconds}).all()
+    return sorted((row.id, Transfer(
+        idempotency_key=row.idempotency_key, partner=partner, dossier_id=row.dossier_id,
         kind=row.kind, payload=row.payload, field_names=tuple(row.field_names),
         consent_id=row.consent_id, payload_hash=None,
-    )) for row in rows]
+    )) for row in rows)
 
 
 def next_due(session: Session, partner: str, now: float) -> float | None:
@@ -183,44 +249,43 @@ def next_due(session: Session, partner: str, now: float) -> float | None:
         QueuedTransfer.next_attempt_at > now)).scalar_one()
 
 
+def retry_now(session: Session, partner: str, now: float) -> int:
+    """Make every retry of `partner` still waiting for its backoff due now; returns how many."""
+    return session.execute(
+        update(QueuedTransfer)
+        .where(QueuedTransfer.partner == partner, QueuedTransfer.status == QUEUED,
+               QueuedTransfer.next_attempt_at > now)
+        .values(next_attempt_at=now).execution_options(synchronize_session=False)).rowcount
+
+
 def record_outcome(session: Session, transfer_id: int, owner: str, outcome, *, now: float,
                    logged_at: datetime, policy: RetryPolicy, rng: random.Random) -> str | None:
     """Apply one attempt's outcome (a Delivery or a PartnerError). Returns the transfer's status,
     or None when the lease was lost (expired and taken over, or the dossier erased meanwhile)."""
-    row = session.get(QueuedTransfer, transfer_id, with_for_update=True)
-    if row is None or row.lease_owner != owner:
+    delivered = isinstance(outcome, Delivery)
+    partner_status, answer = _answer(outcome)
+    release = _RELEASE_DELIVERED if delivered else _RELEASE_FAILED
+    row = session.execute(release, {"b_id": transfer_id, "b_owner": owner, "b_status": partner_status,
+                                    "b_answer": answer}).first()
+    if row is None:
         return None
-    row.lease_owner = row.lease_until = None
-    entry = session.scalars(select(TransferLogEntry).where(
-        TransferLogEntry.idempotency_key == row.idempotency_key)).one_or_none()
-    status, answer = _answer(outcome)
-    row.partner_status, row.partner_answer = status, answer
-    if entry is not None:
-        entry.attempts, entry.partner_status = row.attempts, status
-        entry.partner_answer = None if entry.pseudonymised else answer
-    if isinstance(outcome, Delivery):
-        if entry is not None:
-            # A transfer superseded while in flight did reach the partner: the log says so.
-            entry.status, entry.sent_at = DELIVERED, logged_at
-        if row.status == QUEUED:
-            row.status, row.payload = DELIVERED, None
-        if row.kind == DELETE and session.get(DossierState, row.dossier_id) is None:
-            # The dossier is erased; this delete was kept only until the partner had it.
-            session.delete(row)
-            return DELIVERED
-        return row.status
-    if row.status != QUEUED:
-        return row.status
-    retry_at = None
-    if isinstance(outcome, TransientPartnerError):
-        retry_at = policy.next_attempt_at(row.attempts, now, rng, outcome.retry_after)
-    if retry_at is None:
-        row.status = PARKED
-        if entry is not None:
-            entry.status = PARKED
-    else:
-        row.next_attempt_at = retry_at
-    return row.status
+    status = row.status
+    if not delivered and status == QUEUED:
+        retry_at = None
+        if isinstance(outcome, TransientPartnerError):
+            retry_at = policy.next_attempt_at(row.attempts, now, rng, outcome.retry_after)
+        status = QUEUED if retry_at is not None else PARKED
+        session.execute(_RESCHEDULE, {"b_id": transfer_id, "b_next_status": status,
+                                      "b_at": retry_at if retry_at is not None else now})
+    # A transfer superseded while in flight that did reach the partner is logged as delivered.
+    session.execute(_LOG_OUTCOME, {
+        "b_key": row.idempotency_key, "b_attempts": row.attempts, "b_status": partner_status,
+        "b_answer": answer, "b_log_status": DELIVERED if delivered else status,
+        "b_sent": logged_at if delivered else None,
+    })
+    if delivered and row.kind == DELETE:
+        session.execute(_DROP_ERASED_DELETE, {"b_id": transfer_id})
+    return status
 
 
 def _answer(outcome) -> tuple[int | None, str]:

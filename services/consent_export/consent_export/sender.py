@@ -5,7 +5,8 @@ transports, so a partner that is down or slow never holds up the other. A loop l
 sendable heads (see consent_export.outbound), sends each through the partner's transport and
 records the outcome. A lease is one attempt: if this instance dies mid-send, the lease expires
 and another instance sends the same transfer again with the same idempotency key, which the
-partner drops as a repeat. Several instances can run side by side.
+partner drops as a repeat. Several instances can run side by side. When a partner comes back
+after an outage, the retries waiting for their backoff go at once (PartnerHealth).
 
     sender = PartnerSender()
     ...
@@ -28,7 +29,7 @@ from consent_export import outbound, partners
 from consent_export.fields import PARTNERS
 from consent_export.models import PARKED
 from consent_export.retry import RetryPolicy
-from consent_export.transport import PartnerError, TransientPartnerError
+from consent_export.transport import Delivery, PartnerError, TransientPartnerError
 from loket.clock import Clock, SystemClock
 from loket.db import Database
 
@@ -46,6 +47,29 @@ class Waker:
             self._events[partner].set()
 
 
+class PartnerHealth:
+    """Notices a partner coming back after an outage: a delivery after a run of passing failures.
+
+    Then every retry still waiting for its backoff may go at once (the sender's concurrency keeps
+    the pace), instead of up to BACKOFF_CAP later. A single transfer the partner keeps failing
+    between successes is no outage and keeps its own backoff.
+    """
+
+    OUTAGE_FAILURES = 3
+
+    def __init__(self):
+        self.failures = 0  # passing failures since the last delivery
+
+    def back(self, outcome) -> bool:
+        if isinstance(outcome, TransientPartnerError):
+            self.failures += 1
+            return False
+        if not isinstance(outcome, Delivery):
+            return False
+        came_back, self.failures = self.failures >= self.OUTAGE_FAILURES, 0
+        return came_back
+
+
 class PartnerSender(DependencyProvider):
     def setup(self):
         config = self.container.config
@@ -55,7 +79,7 @@ class PartnerSender(DependencyProvider):
             raise RuntimeError("PartnerSender needs a loket.db.Database dependency on the same service")
         self._clock = next((dep for dep in dependencies if isinstance(dep, Clock)), None)
         self.policy = RetryPolicy(
-            max_attempts=int(config.get("MAX_ATTEMPTS", 12)),
+            max_attempts=int(config.get("MAX_ATTEMPTS", 40)),
             base=float(config.get("BACKOFF_BASE", 1.0)),
             cap=float(config.get("BACKOFF_CAP", 300.0)),
         )
@@ -91,28 +115,55 @@ class PartnerSender(DependencyProvider):
 
     # -- the loop -----------------------------------------------------------------------------------
     def _run(self, partner):
+        """One transaction per turn records the outcomes that came in and leases new heads (a
+        delivered transfer's successor among them), then sends those in the pool."""
         wake = self._wake[partner]
         idle = LightQueue()
         for transport in self._transports[partner]:
             idle.put(transport)
         pool = eventlet.GreenPool(self.concurrency)
+        finished = []  # (transfer id, kind, outcome), appended by the deliveries
+        health = PartnerHealth()
         while not self._stopping.is_set():
             wake.clear()
+            outcomes, finished[:] = finished[:], []
             try:
-                claimed = self._claim(partner, pool.free()) if pool.free() else []
+                claimed = self._turn(partner, outcomes, pool.free(), health)
             except SQLAlchemyError as exc:
-                log.warning("sender %s: cannot read the queue (%s); retrying", partner, type(exc).__name__)
+                log.warning("sender %s: queue not reachable (%s); retrying", partner, type(exc).__name__)
+                finished[:0] = outcomes
+                self._stopping.wait(self.interval)
+                continue
+            except Exception:  # a bug: keep the loop alive; the leases run out and are sent again
+                log.exception("sender %s: turn failed", partner)
                 self._stopping.wait(self.interval)
                 continue
             for transfer_id, transfer in claimed:
-                pool.spawn_n(self._deliver, partner, transfer_id, transfer, idle)
-            if not claimed or not pool.free():
-                wake.wait(self._idle_wait(partner))
+                pool.spawn_n(self._deliver, partner, transfer_id, transfer, idle, finished)
+            if not claimed:
+                wake.wait(self.interval if pool.running() else self._idle_wait(partner))
         pool.waitall()
+        try:
+            self._turn(partner, finished, 0, health)
+        except SQLAlchemyError:
+            pass  # their leases run out: sent again, with the same idempotency keys
 
-    def _claim(self, partner, limit):
+    def _turn(self, partner, outcomes, free, health):
+        now = time.time()
+        logged_at = (self._clock.clock if self._clock else SystemClock()).now()
         with self._database.session_factory.begin() as session:
-            return outbound.claim_heads(session, partner, self.owner, time.time(), self.lease_seconds, limit)
+            for transfer_id, kind, outcome in outcomes:
+                status = outbound.record_outcome(session, transfer_id, self.owner, outcome, now=now,
+                                                 logged_at=logged_at, policy=self.policy, rng=self._rng)
+                level = logging.WARNING if status == PARKED else logging.DEBUG
+                log.log(level, "sender %s: transfer %s (%s) is %s", partner, transfer_id, kind, status)
+                if health.back(outcome):
+                    brought = outbound.retry_now(session, partner, now)
+                    log.info("sender %s: partner answers again; %d waiting retries brought forward",
+                             partner, brought)
+            if not free:
+                return []
+            return outbound.claim_heads(session, partner, self.owner, now, self.lease_seconds, free)
 
     def _idle_wait(self, partner):
         now = time.time()
@@ -123,7 +174,7 @@ class PartnerSender(DependencyProvider):
             return self.interval
         return self.interval if due is None else max(0.0, min(self.interval, due - now))
 
-    def _deliver(self, partner, transfer_id, transfer, idle):
+    def _deliver(self, partner, transfer_id, transfer, idle, finished):
         transport = idle.get()
         try:
             outcome = transport.send(transfer)
@@ -134,20 +185,8 @@ class PartnerSender(DependencyProvider):
             outcome = TransientPartnerError(type(exc).__name__)
         finally:
             idle.put(transport)
-        try:
-            with self._database.session_factory.begin() as session:
-                status = outbound.record_outcome(
-                    session, transfer_id, self.owner, outcome, now=time.time(),
-                    logged_at=(self._clock.clock if self._clock else SystemClock()).now(),
-                    policy=self.policy, rng=self._rng)
-            level = logging.WARNING if status == PARKED else logging.DEBUG
-            log.log(level, "sender %s: transfer %s (%s) is %s", partner, transfer_id, transfer.kind, status)
-        except SQLAlchemyError as exc:
-            # The lease runs out and the transfer is sent again, with the same idempotency key.
-            log.warning("sender %s: outcome of transfer %s not recorded (%s)", partner, transfer_id,
-                        type(exc).__name__)
-        finally:
-            self._wake[partner].set()
+        finished.append((transfer_id, transfer.kind, outcome))
+        self._wake[partner].set()
 
     def _stop(self):
         self._stopping.set()

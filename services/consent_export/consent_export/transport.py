@@ -92,6 +92,10 @@ class HttpPartnerTransport:
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout
         self._session = requests.Session()
+        # Proxies from the environment are read once here, not on every request (requests would
+        # scan the whole environment per call); credentials and CA bundle come from our config.
+        self._session.proxies = requests.utils.get_environ_proxies(self._base_url)
+        self._session.trust_env = False
         self._session.verify = verify
         if username is not None:
             self._session.auth = (username, password)

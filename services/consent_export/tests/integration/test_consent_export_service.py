@@ -1,14 +1,17 @@
 """consent_export in a real nameko container on the real broker, fed by the real registration
 service, sending to local HTTP servers that stand in for Kind en Gezin and LOP."""
 import time
+from pathlib import Path
 
 import requests
 from sqlalchemy import MetaData, select
 
 from loket.contracts import envelope
 from loket.db import create_db_engine
+from loket.migrations import upgrade
 from loket.testing import drain_queue, publish_raw, wait_for
 
+ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 PARENT = {"role": "parent", "actor_id": "account-1"}
 CONSENT = {"policy_version": "2024-05", "method": "web"}
 # P10 and P11, written out here independently of consent_export.fields.
@@ -178,6 +181,22 @@ def test_lop_down_does_not_hold_back_kind_en_gezin(
     assert wait_for(lambda: [r["method"] for r in lop.accepted] == ["POST", "PUT"])
 
 
+def test_once_a_partner_answers_again_the_waiting_retries_go_at_once(
+        start_registration, start_consent_export, register, applied, kind_en_gezin):
+    start_registration()
+    start_consent_export(BACKOFF_BASE=4.0, BACKOFF_CAP=60.0)  # retries seconds apart
+    kind_en_gezin.status = 503
+    waiting = [register(20 + n)["id"] for n in range(3)]
+    applied(3)
+    assert wait_for(lambda: len(kind_en_gezin.requests) >= 6, timeout=20)  # each retried by now
+
+    kind_en_gezin.status = 201
+    register(23)  # a fresh transfer goes at once and finds the partner back
+
+    assert wait_for(lambda: len(kind_en_gezin.accepted) == 4, timeout=3)
+    assert {r["json"]["dossier_id"] for r in kind_en_gezin.accepted} >= set(waiting)
+
+
 def test_a_redelivered_or_older_event_sends_nothing_more(
         both_running, register, registration, applied, amqp_uri, kind_en_gezin):
     dossier = register(9)
@@ -250,19 +269,29 @@ def rows_mentioning(url, text):
     return found
 
 
-def test_on_postgresql_too(start_registration, start_consent_export, register, kind_en_gezin,
-                           postgres_url, consent_export_config):
-    from loket.migrations import upgrade
-    from pathlib import Path
-
-    upgrade(Path(__file__).resolve().parents[2] / "alembic.ini", postgres_url)
+def test_on_postgresql_too(start_registration, start_consent_export, register, registration,
+                           amqp_uri, kind_en_gezin, postgres_url, consent_export):
+    upgrade(ALEMBIC_INI, postgres_url)
     start_registration()
     start_consent_export(DATABASE_URL=postgres_url)
     kind_en_gezin.script = [{"status": 502}]
-
     dossier = register(12)
-
     assert wait_for(lambda: len(kind_en_gezin.accepted) == 1)
     assert kind_en_gezin.accepted[0]["json"]["dossier_id"] == dossier["id"]
-    settle()
-    assert [r["status"] for r in kind_en_gezin.requests] == [502, 201]
+
+    kind_en_gezin.status = 503
+    registration.update_contact(dossier["id"], {"applicant": {"phone": "+32 2 555 05 05"}}, PARENT)
+    assert wait_for(lambda: methods(kind_en_gezin).count("PUT") >= 2)
+    registration.withdraw_consent(dossier["id"], {"partner": "kind_en_gezin", **CONSENT}, PARENT)
+    assert wait_for(lambda: "DELETE" in methods(kind_en_gezin))
+    kind_en_gezin.status = 204
+    assert wait_for(lambda: [r["method"] for r in kind_en_gezin.accepted] == ["POST", "DELETE"])
+
+    request = envelope("retention.erasure_requested",
+                       {"dossier_id": dossier["id"], "run_id": "run-pg", "reason": "parent_request"},
+                       aggregate_id=dossier["id"], sequence=0, producer="retention")
+    publish_raw(amqp_uri, request["type"], request)
+    receipts = {r["type"]: r for r in drain_queue(amqp_uri, "retention.erasure_receipts", 2)}
+    assert receipts["consent_export.erasure_receipt"]["data"]["erased_rows"] > 0
+    assert [(e["kind"], e["status"], e["pseudonymised"]) for e in consent_export.transfer_log(dossier["id"])] == [
+        ("push", "delivered", True), ("update", "superseded", True), ("delete", "delivered", True)]

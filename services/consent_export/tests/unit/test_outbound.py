@@ -238,3 +238,17 @@ def test_registrations_erasure_receipt_leaves_the_dossier_alone(dossier, queue):
     assert dossier.send("registration.erasure_receipt", sequence=0) == []
     with queue.transaction() as session:
         assert session.get(DossierState, "dos-1").last_sequence == 1
+
+
+def test_retries_waiting_for_their_backoff_can_be_made_due_at_once(dossier_events, queue):
+    first, second = dossier_events("dos-1"), dossier_events("dos-2")
+    first.give(KIND_EN_GEZIN)
+    second.give(KIND_EN_GEZIN)
+    for transfer_id, _ in queue.claim():
+        queue.record(transfer_id, TransientPartnerError("ConnectionError"))
+    assert queue.claim(now=queue.t0 + 0.001) == []
+
+    with queue.transaction() as session:
+        assert outbound.retry_now(session, KIND_EN_GEZIN, queue.t0 + 0.001) == 2
+
+    assert len(queue.claim(now=queue.t0 + 0.001)) == 2

@@ -50,3 +50,13 @@ def test_a_numeric_password_is_sent_as_text():
 def test_the_lease_outlasts_the_slowest_partner():
     assert longest_send({"PARTNERS": {KIND_EN_GEZIN: {"CONNECT_TIMEOUT": 2, "TIMEOUT": 30},
                                       LOP: {"TIMEOUT": 5}}}) == 32
+
+
+def test_a_proxy_from_the_environment_is_used_unless_the_partner_is_excluded(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    [through_proxy] = transports(config(TRANSPORT="http", URL="https://kg.example"), KIND_EN_GEZIN, 1)
+    monkeypatch.setenv("NO_PROXY", "kg.example")
+    [direct] = transports(config(TRANSPORT="http", URL="https://kg.example"), KIND_EN_GEZIN, 1)
+
+    assert through_proxy._session.proxies.get("https") == "http://proxy.example:3128"
+    assert "https" not in direct._session.proxies
