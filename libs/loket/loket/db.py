@@ -8,10 +8,33 @@ SQLite runs in WAL mode and every transaction begins IMMEDIATE, so concurrent wr
 lock instead of failing on a read-to-write upgrade.
 """
 from contextlib import contextmanager
+from datetime import timezone
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import create_engine, event
+from sqlalchemy import DateTime, create_engine, event
+from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import Session, sessionmaker
+
+
+class UtcDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out, on SQLite (which stores naive values) as on PostgreSQL.
+    A naive datetime is refused: it would silently mean local time somewhere."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware UTC datetime")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def normalise_url(url: str) -> str:

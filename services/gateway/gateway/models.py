@@ -1,26 +1,10 @@
 """The gateway's tables, on their own MetaData: accounts, login sessions, login attempts, email confirmations."""
-from datetime import datetime, timezone
+from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, MetaData, String, TypeDecorator
+from sqlalchemy import JSON, ForeignKey, Index, Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
-class UtcDateTime(TypeDecorator):
-    """Timezone-aware UTC datetimes on every database: SQLite keeps no zone, so store UTC and say so on reading."""
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("a naive datetime reached the database; use timezone-aware UTC")
-        return value.astimezone(timezone.utc)
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+from loket.db import UtcDateTime
 
 
 class Base(DeclarativeBase):

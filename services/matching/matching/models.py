@@ -16,13 +16,15 @@
 
 Datetimes are aware UTC in and out (UtcDateTime), on SQLite as on PostgreSQL.
 """
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, MetaData, String,
-    TypeDecorator, text,
+    JSON, BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, MetaData, String,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from loket.db import UtcDateTime
 
 metadata = MetaData(naming_convention={
     "ix": "ix_%(column_0_label)s",
@@ -37,26 +39,6 @@ FACILITY_ID = String(20)
 PLACE_STATUSES = ("open", "offered", "filled")
 OFFER_STATUSES = ("open", "accepted", "declined", "lapsed")
 _OPEN = text("status = 'open'")
-
-
-class UtcDateTime(TypeDecorator):
-    """Aware UTC datetimes in and out; SQLite stores them naive."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: pass an aware UTC datetime")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

@@ -4,13 +4,15 @@ A dossier's `version` is the sequence of its events: bumped on every change, and
 optimistic-lock column, so two concurrent changes of one dossier cannot both commit the same
 sequence (the loser gets StaleDataError and is retried or rejected by the caller).
 """
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
-    JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text,
-    TypeDecorator, UniqueConstraint,
+    JSON, Boolean, Date, Float, ForeignKey, Index, Integer, MetaData, String, Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from loket.db import UtcDateTime
 
 metadata = MetaData(naming_convention={
     "ix": "ix_%(column_0_label)s",
@@ -22,26 +24,6 @@ metadata = MetaData(naming_convention={
 
 ID = String(36)
 ACTOR_ID = String(64)
-
-
-class UtcDateTime(TypeDecorator):
-    """Aware UTC datetimes in and out, on SQLite (which stores naive values) as on PostgreSQL."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: pass an aware UTC datetime")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

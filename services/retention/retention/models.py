@@ -4,12 +4,11 @@ Nothing here holds personal data beyond a dossier id: the clock keeps when the d
 active, the erasure runs keep which services confirmed, the tombstones keep the ids of erased
 dossiers, and the statistics keep counts per category with no id at all (P9).
 """
-from datetime import UTC
-
 from sqlalchemy import (
-    Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, PrimaryKeyConstraint, String, Table,
-    TypeDecorator,
+    Boolean, Column, ForeignKey, Index, Integer, MetaData, PrimaryKeyConstraint, String, Table,
 )
+
+from loket.db import UtcDateTime
 
 metadata = MetaData(naming_convention={
     "ix": "ix_%(column_0_label)s",
@@ -20,26 +19,6 @@ metadata = MetaData(naming_convention={
 })
 
 ID = String(64)  # the contracts allow ids up to 64 characters
-
-
-class UtcDateTime(TypeDecorator):
-    """Aware UTC datetimes in and out, on SQLite (which stores naive values) as on PostgreSQL."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: pass an aware UTC datetime")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # One row per dossier still held somewhere. `erased` turns true when its erasure run starts: the
