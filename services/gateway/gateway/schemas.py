@@ -182,6 +182,19 @@ class PersonalDataExport(Schema):
     access_log = fields.List(fields.Nested(AccessLogEntry), required=True)
 
 
+class ErasureRun(Schema):
+    """The erasure of a dossier across every service that holds its data (retention's saga)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    dossier_id = fields.String(required=True)
+    run_id = fields.String(required=True)
+    state = fields.String(required=True, metadata={"enum": ["in_progress", "completed"]})
+    started_at = fields.String(required=True, metadata={"format": "date-time"})
+    missing = fields.List(fields.String(), required=True, metadata={"description": "Services yet to confirm."})
+
+
 # --- facilities, free places, rankings, offers (matching service)
 
 def _facility_fields(required: bool) -> dict:

@@ -45,6 +45,7 @@ class GatewayService(observability.Observable):
     account_settings = Accounts()
     registration = ServiceRpc("registration")
     matching = ServiceRpc("matching")
+    retention = ServiceRpc("retention")
     log_context = LogContext()
 
     # -- helpers -------------------------------------------------------------------------------------
@@ -279,6 +280,18 @@ class GatewayService(observability.Observable):
         with errors.dossier_read(caller):
             export = self.registration.export_personal_data(dossier_id, payloads.actor(caller))
         return json_response(200, export)
+
+    @http("DELETE", "/dossiers/<id:dossier_id>", summary="Erase the dossier everywhere (GDPR art. 17)",
+          tag="privacy", responses={202: schemas.ErasureRun}, errors=DOSSIER_READ, path_parameters=DOSSIER_PATH,
+          description="The parent (or the helpdesk) asks; every service that holds the dossier's data erases it "
+                      "and confirms. 404 also when the caller may not erase it.")
+    def request_erasure(self, request, dossier_id):
+        caller = self._caller(request)
+        actor = payloads.actor(caller)
+        # Retention runs the erasure but does not know who owns the dossier: registration decides.
+        with errors.dossier_read(caller):
+            self.registration.check_access(dossier_id, "erase", actor)
+        return json_response(202, self.retention.request_erasure(dossier_id, actor))
 
     # -- facilities, free places, rankings, offers ---------------------------------------------------
     @http("GET", "/facilities", summary="Every connected facility", tag="facilities",

@@ -1,5 +1,6 @@
 """The gateway and the registration service in real nameko containers on the real broker; the tests
 talk HTTP to the gateway's real werkzeug/eventlet server with `requests`."""
+import importlib
 import uuid
 from datetime import date
 from pathlib import Path
@@ -21,8 +22,9 @@ from registration.service import RegistrationService
 SERVICES = Path(__file__).resolve().parents[3]
 GATEWAY_INI = SERVICES / "gateway" / "alembic.ini"
 REGISTRATION_INI = SERVICES / "registration" / "alembic.ini"
-MATCHING_INI = SERVICES / "matching" / "alembic.ini"
-SERVICE_DATABASES = ("gateway", "registration", "matching")
+# Services a test may start beside registration and the gateway, as `backends`.
+BACKENDS = {"matching": "MatchingService", "retention": "RetentionService"}
+SERVICE_DATABASES = ("gateway", "registration", *BACKENDS)
 PASSWORD = "a long passphrase for my dossier"
 # Argon2's cheapest parameters: the production ones cost tens of milliseconds per hash.
 CHEAP_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST_KIB": 8, "ARGON2_PARALLELISM": 1}
@@ -71,14 +73,14 @@ def postgres_urls():
 
 @pytest.fixture
 def start_services(container_factory, amqp_uri):
-    """Start registration (and matching, when asked) and the gateway on the given databases; returns the
+    """Start registration, the `backends` asked for and the gateway on the given databases; returns the
     gateway's base URL."""
-    def start(urls, with_matching=False, **gateway_overrides):
-        if with_matching:
-            from matching.service import MatchingService
-            upgrade(MATCHING_INI, urls["matching"])
-            container_factory(MatchingService, {
-                "AMQP_URI": amqp_uri, "DATABASE_URL": urls["matching"], "WEB_SERVER_ADDRESS": "127.0.0.1:0",
+    def start(urls, backends=(), **gateway_overrides):
+        for name in backends:
+            upgrade(SERVICES / name / "alembic.ini", urls[name])
+            service_class = getattr(importlib.import_module(f"{name}.service"), BACKENDS[name])
+            container_factory(service_class, {
+                "AMQP_URI": amqp_uri, "DATABASE_URL": urls[name], "WEB_SERVER_ADDRESS": "127.0.0.1:0",
             }).start()
         upgrade(REGISTRATION_INI, urls["registration"])
         upgrade(GATEWAY_INI, urls["gateway"])

@@ -10,7 +10,7 @@ FACILITY = {"id": "fac-0001", "name": "Kinderdagverblijf De Egel", "municipality
 
 def test_a_manager_sees_who_chose_the_facility_ranks_a_free_place_and_offers_it(api_on, database_urls, staff,
                                                                              dossier_body):
-    api = api_on(database_urls, with_matching=True)
+    api = api_on(database_urls, backends=("matching",))
     helpdesk = staff("helpdesk")
     created = api.post("/facilities", helpdesk, json=FACILITY)
     assert created.status_code == 201, created.text
@@ -47,7 +47,7 @@ def test_a_manager_sees_who_chose_the_facility_ranks_a_free_place_and_offers_it(
 
 
 def test_facility_work_is_refused_to_others(api_on, database_urls, staff):
-    api = api_on(database_urls, with_matching=True)
+    api = api_on(database_urls, backends=("matching",))
     helpdesk = staff("helpdesk")
     assert api.post("/facilities", helpdesk, json=FACILITY).status_code == 201
     other_manager = staff("facility_manager", facility_ids=["fac-0002"])

@@ -25,7 +25,7 @@ FACILITY = {"id": "fac-0001", "name": "De Egel", "municipality": "Brussel", "lic
 
 def test_the_api_answers_every_generated_request_without_5xx_and_as_documented(api_on, database_urls, staff,
                                                                             dossier_body):
-    api = api_on(database_urls, with_matching=True)
+    api = api_on(database_urls, backends=("matching", "retention"))
     token, helpdesk = api.parent(), staff("helpdesk")
     dossier = api.post("/dossiers", token, json=dossier_body()).json()["dossier"]
     api.post("/facilities", helpdesk, json=FACILITY).raise_for_status()

@@ -1,5 +1,6 @@
 """Staff through the HTTP API: the helpdesk, an intermediary and a facility manager (accounts made by
 the admin command's function)."""
+from loket.testing import wait_for
 
 
 def test_the_helpdesk_views_marks_urgent_flags_and_cancels_with_a_reason(api, staff, dossier_body):
@@ -62,3 +63,14 @@ def test_a_facility_manager_registers_only_for_a_facility_they_run(api, staff, d
     chosen_elsewhere = api.post("/dossiers", api.parent(), json=dossier_body(6)).json()["dossier"]
     assert "fac-0001" not in chosen_elsewhere["requests"][0]["facility_ids"]
     assert api.get(f"/dossiers/{chosen_elsewhere['id']}", manager).status_code == 404
+
+
+def test_a_parent_asks_for_erasure_and_only_for_their_own_dossier(api_on, database_urls, dossier_body):
+    api = api_on(database_urls, backends=("retention",))
+    owner, stranger = api.parent(), api.parent()
+    dossier_id = api.post("/dossiers", owner, json=dossier_body()).json()["dossier"]["id"]
+    assert api.delete(f"/dossiers/{dossier_id}", stranger).status_code == 404
+    erasure = api.delete(f"/dossiers/{dossier_id}", owner)
+    assert erasure.status_code == 202, erasure.text
+    assert (erasure.json()["dossier_id"], erasure.json()["state"]) == (dossier_id, "in_progress")
+    assert wait_for(lambda: api.get(f"/dossiers/{dossier_id}", owner).status_code == 404, timeout=20)
