@@ -9,7 +9,7 @@ import logging
 from nameko.rpc import rpc
 from nameko.dependency_providers import Config
 
-from loket import parking
+from loket import observability, parking
 from loket.amqp import CONNECTION_ERRORS
 from loket.clock import Clock
 from loket.consumer import event_handler
@@ -35,7 +35,7 @@ FORMATS = ("json", "csv")
 REPORTED_PER_SCAN = 100  # overdue runs logged one by one per scan; the rest are counted
 
 
-class RetentionService:
+class RetentionService(observability.Observable):
     name = "retention"
 
     db = Database()
