@@ -16,6 +16,8 @@ deliver the same change in any order. Restricted dossiers (GDPR art. 18) are kep
 """
 import gc
 import logging
+import threading
+from itertools import groupby
 
 from nameko.extensions import DependencyProvider
 from sqlalchemy import select
@@ -28,6 +30,7 @@ from matching.readmodel import CANDIDATE_COLUMNS, candidate_from_row
 from matching.revisions import DossierChange, current_revision
 
 log = logging.getLogger(__name__)
+_STREAM_ROWS = 5000
 
 # Core rows, not ORM objects: the start-up load reads every request.
 _dossiers, _requests = DossierRow.__table__, RequestRow.__table__
@@ -40,6 +43,12 @@ class CandidatePool:
         self.index = CandidateIndex()
         self.revision = 0  # every change up to this revision is in the index
         self._dossier_revisions: dict[str, int] = {}
+        self._loaded = threading.Event()
+
+    def wait_loaded(self, timeout: float = 300) -> None:
+        """nameko starts entrypoints while the index loads: a ranking waits for the whole index."""
+        if not self._loaded.wait(timeout):
+            raise RuntimeError("the candidate index is still loading")
 
     def apply(self, change: DossierChange) -> bool:
         """Replace the dossier's candidates unless the index already has this revision of it or a newer one."""
@@ -62,20 +71,23 @@ class CandidatePool:
         # which otherwise walk every candidate and add 100 ms to a ranking (bench/results/matching_rank.md).
         gc.collect()
         gc.freeze()
+        self._loaded.set()
         return len(self.index)
 
     def catch_up(self, session) -> int:
         """Apply every dossier changed since the last catch-up; returns how many were applied."""
         # Read the counter first: rows committed meanwhile are applied now and again next time.
         revision = current_revision(session)
-        rows = session.execute(_CHANGED.where(_dossiers.c.revision > self.revision)).all()
-        changes: dict[str, tuple[int, bool, list]] = {}
-        for row in rows:
-            entry = changes.setdefault(row.dossier_id, (row.revision, row.restricted, []))
-            if row.request_id is not None:
-                entry[2].append(candidate_from_row(row))
-        applied = sum(self.apply(DossierChange(dossier_id, dossier_revision, restricted, tuple(candidates)))
-                      for dossier_id, (dossier_revision, restricted, candidates) in changes.items())
+        if revision == self.revision:
+            return 0
+        # Streamed in dossier order, so that a full load never holds all rows at once.
+        rows = session.execute(_CHANGED.where(_dossiers.c.revision > self.revision).order_by(_dossiers.c.dossier_id)
+                               .execution_options(yield_per=_STREAM_ROWS))
+        applied = 0
+        for dossier_id, group in groupby(rows, key=lambda row: row.dossier_id):
+            group = list(group)
+            candidates = tuple(candidate_from_row(row) for row in group if row.request_id is not None)
+            applied += self.apply(DossierChange(dossier_id, group[0].revision, group[0].restricted, candidates))
         self.revision = max(self.revision, revision)
         return applied
 

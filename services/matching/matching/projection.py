@@ -44,21 +44,21 @@ class _Pending:
     error: BaseException | None = None
 
 
-def claim_all(session, batch: list[_Pending]) -> list[_Pending]:
-    """loket.inbox.claim for a batch: the events this consumer has not seen yet (each once), recorded
+def claim_all(session, events: list[dict]) -> list[dict]:
+    """loket.inbox.claim for many events: those this consumer has not seen yet (each once), recorded
     as seen in the same transaction."""
     connection = session.connection()
-    seen = set(connection.execute(_SEEN, {"ids": [item.event["id"] for item in batch]}).scalars())
+    seen = set(connection.execute(_SEEN, {"ids": [event["id"] for event in events]}).scalars())
     fresh = []
-    for item in batch:
-        if item.event["id"] not in seen:
-            seen.add(item.event["id"])
-            fresh.append(item)
+    for event in events:
+        if event["id"] not in seen:
+            seen.add(event["id"])
+            fresh.append(event)
     if fresh:
         now = utcnow()
-        connection.execute(insert(inbox), [{"consumer": SUBSCRIPTION, "event_id": item.event["id"],
-                                            "aggregate_id": item.event["aggregate_id"], "processed_at": now}
-                                           for item in fresh])
+        connection.execute(insert(inbox), [{"consumer": SUBSCRIPTION, "event_id": event["id"],
+                                            "aggregate_id": event["aggregate_id"], "processed_at": now}
+                                           for event in fresh])
     return fresh
 
 
@@ -134,7 +134,8 @@ class Projection(DependencyProvider):
             item.done.set()
 
     def _apply(self, batch: list[_Pending]) -> list:
+        recorders = {item.event["id"]: item.recorder for item in batch}
         with self._database.access.transaction() as session:
-            fresh = claim_all(session, batch)
-            return readmodel.apply_events(session, [(item.event, item.recorder) for item in fresh],
+            fresh = claim_all(session, [item.event for item in batch])
+            return readmodel.apply_events(session, [(event, recorders[event["id"]]) for event in fresh],
                                           self._rule_sets.rule_sets)

@@ -126,6 +126,7 @@ class MatchingService(observability.Observable):
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
             raise InvalidInput({"limit": ["Give a whole number of at least 1."]})
         now = self.clock.now()
+        self.candidates.wait_loaded()  # before the transaction: the load needs one too
         with self.db.transaction() as session:
             row = places.get_row(session, place_id)
             access.require_facility_staff(caller, row.facility_id)
@@ -142,6 +143,7 @@ class MatchingService(observability.Observable):
     def make_offer(self, place_id, request_id, caller):
         """Offer an open place to a candidate of its current ranking (only the facility's manager)."""
         now = self.clock.now()
+        self.candidates.wait_loaded()
         with self.db.transaction() as session:
             row = places.get_row(session, place_id, for_update=True)
             who = access.require_facility_manager(caller, row.facility_id)

@@ -77,3 +77,55 @@ def ids():
     """The request ids of a ranking, in order."""
     return lambda ranking: [c.request_id for c in ranking.candidates]
 
+
+
+# -- the service's tables (unit tests of the modules that read and write them) ----------------------
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory):
+    """A SQLite file migrated by Alembic once per session; each test gets a copy (a migration costs more
+    than most of these tests)."""
+    from pathlib import Path
+
+    from loket.migrations import upgrade
+
+    path = tmp_path_factory.mktemp("migrated") / "matching.sqlite"
+    upgrade(Path(__file__).resolve().parents[1] / "alembic.ini", f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def db(tmp_path, migrated_database):
+    """The service's tables on a SQLite file configured as loket.db does: a DatabaseAccess."""
+    import shutil
+
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from loket.db import DatabaseAccess, create_db_engine
+
+    path = tmp_path / "matching.sqlite"
+    shutil.copy(migrated_database, path)
+    engine = create_db_engine(f"sqlite:///{path}")
+    yield DatabaseAccess(engine, sessionmaker(engine, class_=Session, expire_on_commit=False))
+    engine.dispose()
+
+
+@pytest.fixture
+def recorder():
+    """The outbox's recorder, as a worker of the matching service gets it (events validated by their contract)."""
+    from loket.outbox import EventRecorder
+    return EventRecorder("matching", correlation_id="corr-test")
+
+
+@pytest.fixture(scope="session")
+def registration_event():
+    """registration_event(type, candidates, sequence, dossier_id=..., restricted=..., **data) -> a contract-valid
+    registration event whose snapshot holds the candidates' requests (matching.samples)."""
+    from loket.contracts import envelope
+    from matching.samples import sample_snapshot
+
+    def make(event_type, candidates, sequence, dossier_id=None, restricted=False, enrolled=None, **data):
+        dossier_id = dossier_id or candidates[0].dossier_id
+        snapshot = sample_snapshot(dossier_id, candidates, restricted=restricted, enrolled_facility_ids=enrolled)
+        return envelope(f"registration.{event_type}", {"dossier": snapshot, **data}, aggregate_id=dossier_id,
+                        sequence=sequence, producer="registration")
+    return make
