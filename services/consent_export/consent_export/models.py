@@ -74,8 +74,9 @@ class QueuedTransfer(Base):
     __table_args__ = (
         # The head of each (dossier, partner) queue, and what blocks it.
         Index("ix_transfers_dossier_partner", "dossier_id", "partner", "id"),
-        # What the sender of one partner looks for.
-        Index("ix_transfers_due", "partner", "status", "next_attempt_at"),
+        # The sender's claim walks one partner's queued transfers in id order and stops at its
+        # limit; ordered by next_attempt_at instead, it would sort the whole backlog every turn.
+        Index("ix_transfers_sendable", "partner", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
