@@ -26,7 +26,7 @@ from notification.delivery import Failure, describe
 from notification.emails import (
     Email, Kind, Site, UndeliverableEmail, deliverable_address, readdressed,
 )
-from notification.models import EmailLogEntry, as_utc, on_conflict_insert
+from notification.models import EmailLogEntry, on_conflict_insert
 
 RETENTION_YEARS = 5  # P15
 
@@ -200,4 +200,4 @@ def _summary(entry: EmailLogEntry) -> dict:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return as_utc(value).isoformat() if value is not None else None
+    return value.isoformat() if value is not None else None

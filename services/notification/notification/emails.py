@@ -141,13 +141,15 @@ def _by_helpdesk(actor: Mapping) -> bool:
 
 def offer_email(kind: Kind, request: RequestProjection, offer: Mapping, *, site: Site) -> Email:
     """offer_received / offer_lapsed for the projected request the offer is for; offer =
-    {offer_id, facility_name, answer_deadline (ISO date or UTC datetime)}. Keyed on the offer
-    id: one offer causes each of these emails at most once, whichever event carries it."""
+    matching's event data {offer_id, facility_name, start_date (ISO date), answer_deadline
+    (ISO date or UTC datetime), ...}. Keyed on the offer id: one offer causes each of these
+    emails at most once, whichever event carries it."""
     if kind not in (Kind.OFFER_RECEIVED, Kind.OFFER_LAPSED):
         raise ValueError(f"not an offer email: {kind}")
     extra = {
         "offer_id": offer["offer_id"],
         "facility_name": offer["facility_name"],
+        "start_date": offer["start_date"],  # the place's, which may differ from the desired one
         "answer_deadline": offer["answer_deadline"],
     }
     return _projected_email(kind, request, offer["offer_id"], extra, site)

@@ -8,17 +8,17 @@
   context is kept only until the email is sent. Kept 5 years (P15), erased with the dossier.
 - `erased_dossiers`: ids of erased dossiers (no personal data), so that an event still in a
   retry queue cannot bring an erased dossier back.
-
-Datetimes are stored as UTC; SQLite hands them back naive, read them through `as_utc`.
 """
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer,
-    MetaData, String, text,
+    JSON, BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, MetaData,
+    String, text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from loket.db import UtcDateTime
 
 metadata = MetaData(naming_convention={
     "ix": "ix_%(column_0_label)s",
@@ -35,12 +35,6 @@ STATUSES = ("queued", "sent", "parked")
 def on_conflict_insert(dialect_name: str):
     """The dialect's INSERT construct, which has ON CONFLICT (SQLite and PostgreSQL alike)."""
     return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect_name]
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -99,11 +93,11 @@ class EmailLogEntry(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # Wall-clock time of the next delivery attempt while queued (also the lease of a send in
     # progress); None once sent or parked. Delivery mechanics never read the test clock.
-    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_error: Mapped[str | None] = mapped_column(String(200))  # class and reason, no server text
     context: Mapped[dict | None] = mapped_column(JSON)  # until sent: what rendering needs
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         CheckConstraint("status IN ('queued', 'sent', 'parked')", name="status"),
@@ -115,4 +109,4 @@ class ErasedDossier(Base):
     __tablename__ = "erased_dossiers"
 
     dossier_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    erased_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -4,10 +4,18 @@ from typing import Mapping
 
 from sqlalchemy.orm import Session
 
+from loket.contracts.matching import OFFER_LAPSED, OFFER_MADE
 from loket.contracts.registration import DOSSIER_ERASED
-
 from notification import email_log, projection
-from notification.emails import Site, emails_for_event, reminder_email
+from notification.emails import Kind, Site, emails_for_event, offer_email, reminder_email
+
+OFFER_EMAILS = {OFFER_MADE: Kind.OFFER_RECEIVED, OFFER_LAPSED: Kind.OFFER_LAPSED}
+
+
+class RequestNotProjected(Exception):
+    """An offer for a request whose registration event has not been applied yet (the two
+    producers' queues are consumed independently). Worth a retry: the consumer tries again
+    after its delays, then parks the offer event for an operator."""
 
 
 def apply_registration_event(session: Session, event: Mapping, *, site: Site, now: datetime,
@@ -26,6 +34,25 @@ def apply_registration_event(session: Session, event: Mapping, *, site: Site, no
     emails = emails_for_event(event, site=site)
     projection.apply_snapshot(session, event["sequence"], event["data"]["dossier"])
     statuses = email_log.queue(session, emails, event_id=event["id"], now=now, wall_now=wall_now)
+    return statuses.count("queued")
+
+
+def apply_matching_event(session: Session, event: Mapping, *, site: Site, now: datetime,
+                         wall_now: datetime) -> int:
+    """Queue the email an offer event causes (offer made, offer lapsed; accepted and declined
+    are the parent's own answers); returns how many were queued. Offers are the request's
+    legal course: a restricted dossier gets them too."""
+    kind = OFFER_EMAILS.get(event["type"])
+    if kind is None:
+        return 0
+    offer = event["data"]
+    if projection.is_erased(session, offer["dossier_id"]):
+        return 0
+    request = projection.request(session, offer["request_id"])
+    if request is None:
+        raise RequestNotProjected(offer["request_id"])
+    statuses = email_log.queue(session, [offer_email(kind, request, offer, site=site)],
+                               event_id=event["id"], now=now, wall_now=wall_now)
     return statuses.count("queued")
 
 

@@ -81,7 +81,7 @@ def _event_data(kind: Kind, language: str) -> tuple[str, dict]:
 
 
 _OFFER = {"offer_id": "off-0099", "facility_name": "Kinderdagverblijf De Speelvogel",
-          "answer_deadline": "2026-03-24T22:59:00+00:00"}
+          "start_date": "2026-10-01", "answer_deadline": "2026-03-24T22:59:00+00:00"}
 
 
 def sample_envelope(kind: Kind, language: str) -> dict:

@@ -1,8 +1,8 @@
 """Notification service entrypoints: every email the parent is promised, exactly once.
 
-Registration events update the projection and queue emails in the transaction of their inbox
-claim; the MailSender loop delivers them (retry, park); a timer queues the start-date
-reminders. Operators: `parked_emails()` / `replay_email(key)` (README).
+Registration and matching (offer) events update the projection and queue emails in the
+transaction of their inbox claim; the MailSender loop delivers them (retry, park); a timer
+queues the start-date reminders. Operators: `parked_emails()` / `replay_email(key)` (README).
 """
 from nameko.dependency_providers import Config
 from nameko.rpc import rpc
@@ -26,6 +26,7 @@ from .sender import MailSender
 from .timers import configured_timer
 
 REGISTRATION_EVENTS = "notification.registration_events"
+MATCHING_EVENTS = "notification.matching_events"
 ERASURE_REQUESTS = "notification.erasure_requests"
 REMINDER_BATCH = 500
 
@@ -52,6 +53,17 @@ class NotificationService(observability.Observable):
                     wall_now=utcnow())
         except UndeliverableEmail as problem:
             raise PermanentError(problem.reason) from None
+        if queued:
+            self.mail.wake()
+
+    @event_handler(MATCHING_EVENTS)
+    def on_matching_event(self, event):
+        with self.db.transaction() as session:
+            if not claim(session, MATCHING_EVENTS, event):
+                return
+            queued = operations.apply_matching_event(
+                session, event, site=settings.site(self.config), now=self.clock.now(),
+                wall_now=utcnow())
         if queued:
             self.mail.wake()
 

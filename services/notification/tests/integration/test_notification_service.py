@@ -237,6 +237,36 @@ def test_an_erasure_request_erases_everything_and_answers_with_a_receipt(
     assert len(smtp.mailbox.messages) == 1
 
 
+def offer(event_type, snapshot, **extra):
+    return envelope(event_type, {
+        "offer_id": "off-1", "place_id": "pla-1", "dossier_id": snapshot["id"],
+        "request_id": snapshot["requests"][0]["id"], "facility_id": "fac-0007",
+        "facility_name": "Crèche Les Petits Pas", "start_date": "2026-10-01",
+        "answer_deadline": "2026-06-11T21:59:00+00:00", **extra},
+        aggregate_id=snapshot["id"], sequence=1, producer="matching")
+
+
+def test_an_offer_reaches_the_parent_once_even_when_it_overtakes_the_registration(
+        start_notification, notification_rpc, amqp_uri, smtp):
+    start_notification()
+    snapshot = sample_snapshot("fr")
+    made = offer("matching.offer_made", snapshot, rule_set_version="kg-2013")
+    publish(amqp_uri, made)  # before notification knows the request: retried
+    time.sleep(0.05)
+    publish(amqp_uri, registration_event("dossier_registered", snapshot, 1))
+    publish(amqp_uri, copy.deepcopy(made))  # redelivered
+    publish(amqp_uri, offer("matching.offer_lapsed", snapshot))
+
+    messages = settled(smtp.mailbox, 3)
+    kinds = kinds_by_message_id(notification_rpc, snapshot["id"])
+    by_kind = {kinds[m["Message-ID"]]: m for m in messages}
+    assert set(by_kind) == {"dossier_registered", "offer_received", "offer_lapsed"}
+    received = by_kind["offer_received"].get_body(("plain",)).get_content()
+    assert "Crèche Les Petits Pas" in received
+    assert "1er octobre 2026" in received  # the place's start date
+    assert "11 juin 2026 à 23 h 59" in received  # the deadline, Brussels time
+
+
 def test_postgresql_smoke(start_notification, notification_rpc, amqp_uri, smtp, postgres_url):
     start_notification(DATABASE_URL=postgres_url)
     event = registration_event("dossier_registered", sample_snapshot("fr"), 1)

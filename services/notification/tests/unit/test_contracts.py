@@ -3,9 +3,10 @@ reads are the events registration is allowed to emit."""
 import pytest
 
 from loket.contracts import parse
-from loket.contracts import registration as contract
+from loket.contracts import matching, registration as contract
 from notification import i18n
 from notification.emails import LANGUAGES, Kind
+from notification.operations import OFFER_EMAILS
 from notification.samples import sample_envelope
 
 EVENT_KINDS = [k for k in Kind if k not in (Kind.OFFER_RECEIVED, Kind.OFFER_LAPSED,
@@ -37,3 +38,13 @@ def test_every_section_registration_reports_has_its_own_label():
 def test_every_consent_partner_and_language_is_covered():
     assert set(i18n.PARTNER_NAMES) == set(contract.CONSENT_PARTNERS)
     assert set(LANGUAGES) == set(contract.LANGUAGES)
+
+
+@pytest.mark.parametrize("schema", [matching.OfferMadeV1, matching.OfferLapsedV1])
+def test_offer_events_carry_everything_an_offer_email_reads(schema):
+    assert {"offer_id", "dossier_id", "request_id", "facility_name", "start_date",
+            "answer_deadline"} <= set(schema().fields)
+
+
+def test_offer_emails_follow_matchings_offer_events():
+    assert set(OFFER_EMAILS) == {matching.OFFER_MADE, matching.OFFER_LAPSED}

@@ -10,7 +10,7 @@ from notification import email_log
 from notification.confirmation import confirmation_code_matches
 from notification.delivery import Failure
 from notification.emails import Kind
-from notification.models import EmailLogEntry, as_utc
+from notification.models import EmailLogEntry
 from notification.samples import sample_email
 
 NOW = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)  # the service clock
@@ -47,7 +47,7 @@ def test_an_email_is_logged_once_per_idempotency_key(db):
     stored = row(db, "evt-1:dossier_flagged")
     assert (stored.kind, stored.language, stored.recipient, stored.event_id, stored.attempts) == \
         ("dossier_flagged", "nl", "sara.peeters@example.org", "evt-1", 0)
-    assert as_utc(stored.created_at) == NOW and as_utc(stored.next_attempt_at) == WALL
+    assert stored.created_at == NOW and stored.next_attempt_at == WALL
     assert stored.context == dict(first.context)
 
 
@@ -99,7 +99,7 @@ def test_a_sent_email_keeps_who_what_when_but_not_its_content(db):
     stored = row(db, "k")
     assert (stored.status, stored.context, stored.next_attempt_at) == ("sent", None, None)
     assert stored.message_id == "<abc@loket.test>"
-    assert as_utc(stored.sent_at) == NOW + timedelta(hours=1)
+    assert stored.sent_at == NOW + timedelta(hours=1)
     assert claim(db, wall=WALL + timedelta(days=1)) == []
 
 
@@ -111,7 +111,7 @@ def test_a_failure_reschedules_or_parks(db):
                                        WALL, "<m@loket.test>")
     assert status == "queued"
     stored = row(db, "k")
-    assert as_utc(stored.next_attempt_at) == WALL + timedelta(seconds=30)
+    assert stored.next_attempt_at == WALL + timedelta(seconds=30)
     assert stored.last_error == "TransientMailError: x"
     [claimed] = claim(db, wall=WALL + timedelta(seconds=30))
     with db.transaction() as session:

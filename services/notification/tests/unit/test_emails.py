@@ -16,7 +16,7 @@ HELPDESK = {"role": "helpdesk", "actor_id": "staff-1"}
 PARENT = {"role": "parent", "actor_id": "acc-1"}
 ADDRESS = "sara.peeters@example.org"
 
-OFFER = {"offer_id": "off-7", "facility_name": "Crèche Het Zonnetje",
+OFFER = {"offer_id": "off-7", "facility_name": "Crèche Het Zonnetje", "start_date": "2026-10-01",
          "answer_deadline": "2026-07-01"}
 
 
@@ -244,6 +244,7 @@ def test_offer_emails_are_keyed_on_the_offer(snapshot, site, kind):
     assert email.context["answer_deadline"] == "2026-07-01"
     assert email.context["child_first_name"] == "Lina"
     assert email.context["desired_start_date"] == "2026-09-01"
+    assert email.context["start_date"] == "2026-10-01"
 
 
 def test_offer_email_refuses_other_kinds(snapshot, site):

@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, insert, select
 
+from loket.contracts import envelope as contract_envelope
 from notification import operations, projection
 from notification.emails import UndeliverableEmail
 from notification.models import (
@@ -171,3 +172,57 @@ def test_personal_data_holds_the_projection_and_every_email(db, site, snapshot, 
     [registered] = data["emails"]
     assert (registered["kind"], registered["status"], registered["recipient"]) == \
         ("dossier_registered", "queued", "sara.peeters@example.org")
+
+
+def offer_event(event_type="matching.offer_made", request_id="req-1", offer_id="off-1"):
+    data = {"offer_id": offer_id, "place_id": "pla-1", "dossier_id": "dos-0042",
+            "request_id": request_id, "facility_id": "fac-0007",
+            "facility_name": "Kinderdagverblijf De Speelvogel", "start_date": "2026-10-01"}
+    if event_type in ("matching.offer_made", "matching.offer_lapsed"):
+        data["answer_deadline"] = "2026-06-11T21:59:00+00:00"
+    if event_type == "matching.offer_made":
+        data["rule_set_version"] = "kg-2013"
+    return contract_envelope(event_type, data, aggregate_id="dos-0042", sequence=1,
+                             producer="matching")
+
+
+def apply_offer(db, site, event):
+    with db.transaction() as session:
+        return operations.apply_matching_event(session, event, site=site, now=NOW, wall_now=NOW)
+
+
+def test_an_offer_and_its_lapse_each_send_one_email_to_the_projected_request(
+        db, site, snapshot, envelope):
+    apply(db, site, event(envelope, "dossier_registered", snapshot, 1))
+    restricted = {**snapshot, "restricted": True}  # the request's legal course goes on
+    apply(db, site, event(envelope, "dossier_updated", restricted, 2,
+                          changed_by={"role": "parent", "actor_id": "acc-1"},
+                          changed_sections=["restriction"]))
+    assert apply_offer(db, site, offer_event()) == 1
+    assert apply_offer(db, site, offer_event()) == 0  # another event about the same offer
+    assert apply_offer(db, site, offer_event("matching.offer_lapsed")) == 1
+    with db.transaction() as session:
+        emails = operations.personal_data(session, "dos-0042")["emails"]
+    assert [(e["kind"], e["idempotency_key"]) for e in emails] == [
+        ("dossier_registered", emails[0]["idempotency_key"]),
+        ("offer_received", "off-1:offer_received"), ("offer_lapsed", "off-1:offer_lapsed")]
+    assert emails[1]["content"]["start_date"] == "2026-10-01"
+    assert emails[1]["content"]["child_first_name"] == "Lina"
+
+
+@pytest.mark.parametrize("event_type", ["matching.offer_accepted", "matching.offer_declined"])
+def test_the_parents_own_answers_send_nothing(db, site, snapshot, envelope, event_type):
+    apply(db, site, event(envelope, "dossier_registered", snapshot, 1))
+    assert apply_offer(db, site, offer_event(event_type)) == 0
+
+
+def test_an_offer_before_its_request_is_projected_is_retried(db, site):
+    with pytest.raises(operations.RequestNotProjected):
+        apply_offer(db, site, offer_event())
+
+
+def test_an_offer_for_an_erased_dossier_sends_nothing(db, site, snapshot, envelope):
+    apply(db, site, event(envelope, "dossier_registered", snapshot, 1))
+    with db.transaction() as session:
+        operations.erase_dossier(session, "dos-0042", NOW)
+    assert apply_offer(db, site, offer_event()) == 0

@@ -33,7 +33,7 @@ def facts(kind, context, language):
             specific = [context["confirmation_code"], context["confirmation_url"],
                         i18n.long_date(first_request, language)]
         case Kind.OFFER_RECEIVED:
-            specific = [context["facility_name"], date("desired_start_date"),
+            specific = [context["facility_name"], date("start_date"), date("desired_start_date"),
                         i18n.deadline(context["answer_deadline"], language)]
         case Kind.OFFER_LAPSED:
             specific = [context["facility_name"],
