@@ -12,12 +12,14 @@ both partners, so each event is two transfers; every idempotency key must arrive
 1. Throughput: `--events` events published at once; reported: transfers per second from the
    first publish to the last arrival (end to end), and the sustained rate between the 10th and
    90th percentile of arrivals. Target: 200 transfers/s.
+   Also reported: the service process's CPU time per transfer (/proc), which says what one core
+   can carry when the machine is shared (the load average is printed with each result).
 2. Outage: both partners answer 503 for `--outage` seconds while `--outage-events` events are
    published; then they answer 201 again. Reported: for each transfer, arrival minus the moment
    the partners recovered (median, 90th percentile, max), under the shipped retry settings
-   (BACKOFF_BASE 1 s, BACKOFF_CAP 300 s) and under a tighter cap (10 s). The bound is the backoff
-   window reached during the outage (full jitter: uniform(0, min(cap, base * 2^(attempt-1))))
-   plus one send.
+   (BACKOFF_BASE 1 s, BACKOFF_CAP 300 s) and under a tighter cap (10 s). Without more, the delay
+   would be bounded by the backoff window reached during the outage (full jitter); the sender
+   brings every waiting retry forward once a delivery succeeds after a run of failures.
 """
 import argparse
 import os
@@ -306,7 +308,8 @@ def main():
             for name, url in urls.items():
                 result = throughput(fresh(url, "throughput"), partners, arguments.events)
                 verdict = "met" if result["end_to_end"] >= TARGET_PER_SECOND else "NOT met"
-                print(f"{name:10} throughput: {result['transfers']} transfers "
+                print(f"{name:10} throughput (load average {os.getloadavg()[0]:.1f}): "
+                      f"{result['transfers']} transfers "
                       f"({arguments.events} events published in {result['publish_s']:.1f} s): "
                       f"end to end {result['end_to_end']:.0f}/s, sustained {result['sustained']:.0f}/s "
                       f"(target {TARGET_PER_SECOND}/s: {verdict}); service CPU {result['cpu_ms']:.2f} ms "
@@ -316,7 +319,8 @@ def main():
                 for name, url in urls.items():
                     result = outage(fresh(url, "outage"), partners, arguments.outage_events,
                                     arguments.outage, **retry)
-                    print(f"{name:10} after a {arguments.outage:.0f} s outage ({label}), "
+                    print(f"{name:10} after a {arguments.outage:.0f} s outage ({label}; load average "
+                          f"{os.getloadavg()[0]:.1f}), "
                           f"{2 * arguments.outage_events} transfers: delay median {result['median']:.1f} s, "
                           f"p90 {result['p90']:.1f} s, max {result['max']:.1f} s", flush=True)
     finally:

@@ -23,7 +23,7 @@ from sqlalchemy import and_, delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from consent_export.models import PENDING, ErasedDossier, QueuedTransfer, TransferLogEntry
-from consent_export.outbound import exported_for, forget_dossier_state, lock_dossier, queue_transfer
+from consent_export.outbound import exported_for, forget_dossier_state, lock_dossier, queue_transfers
 from consent_export.transfers import DELETE, transfers_for_erasure
 
 
@@ -39,9 +39,8 @@ def erase_dossier(session: Session, request_id: str, dossier_id: str, now: datet
     """
     last_sequence = lock_dossier(session, dossier_id)
     held = exported_for(session, dossier_id)
-    for transfer in transfers_for_erasure(request_id, dossier_id, held):
-        queue_transfer(session, transfer, now, held=True)
-    erased = len(held)  # queue_transfer dropped these rows: a partner told to delete holds nothing
+    queue_transfers(session, transfers_for_erasure(request_id, dossier_id, held), now, held)
+    erased = len(held)  # queue_transfers dropped these rows: a partner told to delete holds nothing
     undelivered_delete = and_(QueuedTransfer.kind == DELETE, QueuedTransfer.status.in_(PENDING))
     erased += session.execute(
         delete(QueuedTransfer).where(QueuedTransfer.dossier_id == dossier_id, ~undelivered_delete)

@@ -98,9 +98,7 @@ def apply_event(session: Session, event: Mapping, now: datetime,
         state["restricted"] = snapshot["restricted"] is True
     session.execute(_UPDATE_STATE, state)
     held = exported_for(session, dossier_id)
-    transfers = transfers_for_event(event, held)
-    return [transfer for transfer in transfers
-            if queue_transfer(session, transfer, now, transfer.partner in held)]
+    return queue_transfers(session, transfers_for_event(event, held), now, held)
 
 
 def lock_dossier(session: Session, dossier_id: str, sequence: int = 0) -> int | None:
@@ -125,30 +123,35 @@ def exported_for(session: Session, dossier_id: str) -> dict[str, Exported]:
     return {partner: Exported(digest, consent) for partner, digest, consent in rows}
 
 
-def queue_transfer(session: Session, transfer: Transfer, now: datetime, held: bool) -> bool:
-    """Add `transfer` to its (dossier, partner) queue and to the log; record what the partner will
-    hold (`held`: whether it held anything before). A delete first supersedes what is still
-    waiting; it is not queued at all when nothing ever left for that partner since the last
-    delete (there is nothing to delete there)."""
-    _set_exported(session, transfer, held)
-    if transfer.kind == DELETE:
-        _supersede_waiting(session, transfer.dossier_id, transfer.partner)
-        if not _partner_may_hold_data(session, transfer.dossier_id, transfer.partner):
-            return False
-    field_names = list(transfer.field_names)
-    session.execute(_INSERT_TRANSFER, {
-        "idempotency_key": transfer.idempotency_key, "dossier_id": transfer.dossier_id,
-        "partner": transfer.partner, "kind": transfer.kind, "payload": transfer.payload,
-        "field_names": field_names, "consent_id": transfer.consent_id, "status": QUEUED,
-        "attempts": 0, "next_attempt_at": 0.0,
-    })
-    session.execute(_INSERT_LOG, {
-        "idempotency_key": transfer.idempotency_key, "dossier_ref": transfer.dossier_id,
-        "pseudonymised": False, "partner": transfer.partner, "kind": transfer.kind,
-        "field_names": field_names, "consent_id": transfer.consent_id, "queued_at": now,
-        "attempts": 0, "status": QUEUED,
-    })
-    return True
+def queue_transfers(session: Session, transfers: list[Transfer], now: datetime,
+                    held: Mapping[str, Exported]) -> list[Transfer]:
+    """Add `transfers` (of one dossier) to their (dossier, partner) queues and to the log, and
+    record what each partner will hold (`held`: what it held before). A delete first supersedes
+    what is still waiting; it is not queued at all when nothing ever left for that partner since
+    the last delete (there is nothing to delete there). Returns the transfers queued."""
+    queued = []
+    for transfer in transfers:
+        _set_exported(session, transfer, transfer.partner in held)
+        if transfer.kind == DELETE:
+            _supersede_waiting(session, transfer.dossier_id, transfer.partner)
+            if not _partner_may_hold_data(session, transfer.dossier_id, transfer.partner):
+                continue
+        queued.append(transfer)
+    if queued:
+        # One statement each for all of them: one round trip on PostgreSQL (insertmanyvalues).
+        session.execute(_INSERT_TRANSFER, [{
+            "idempotency_key": transfer.idempotency_key, "dossier_id": transfer.dossier_id,
+            "partner": transfer.partner, "kind": transfer.kind, "payload": transfer.payload,
+            "field_names": list(transfer.field_names), "consent_id": transfer.consent_id,
+            "status": QUEUED, "attempts": 0, "next_attempt_at": 0.0,
+        } for transfer in queued])
+        session.execute(_INSERT_LOG, [{
+            "idempotency_key": transfer.idempotency_key, "dossier_ref": transfer.dossier_id,
+            "pseudonymised": False, "partner": transfer.partner, "kind": transfer.kind,
+            "field_names": list(transfer.field_names), "consent_id": transfer.consent_id,
+            "queued_at": now, "attempts": 0, "status": QUEUED,
+        } for transfer in queued])
+    return queued
 
 
 def _set_exported(session: Session, transfer: Transfer, held: bool) -> None:
