@@ -70,14 +70,15 @@ def test_a_place_goes_from_declaration_to_enrollment(system, manager, parent):
         return found
     assert len(eventually(offer_emails)) == 1  # the parent learns of the offer, with the facility's name
 
-    account_id = requests.get(f"{system.gateway}/account", headers=parent, timeout=30).json()["account_id"]
+    refused = requests.post(f"{system.gateway}/offers/{offer_id}/answer", headers=manager, timeout=30,
+                            json={"accept": True})
+    assert refused.status_code == 403  # only the parent (or the helpdesk) answers
     answer = requests.post(f"{system.gateway}/offers/{offer_id}/answer", headers=parent, timeout=30,
                            json={"accept": True})
-    if answer.status_code == 404 and "offers" not in requests.get(f"{system.gateway}/openapi.json").text:
-        with system.rpc() as rpc:  # the gateway has no parent answer endpoint yet: the portal's RPC
-            rpc.matching.answer_offer(offer_id, True, {"role": "parent", "actor_id": account_id})
-    else:
-        assert answer.status_code in (200, 201), answer.text
+    assert answer.status_code == 200, answer.text
+    again = requests.post(f"{system.gateway}/offers/{offer_id}/answer", headers=parent, timeout=30,
+                          json={"accept": False})
+    assert again.status_code == 409
 
     def enrolled():
         view = requests.get(f"{system.gateway}/dossiers/{dossier['id']}", headers=parent, timeout=30).json()

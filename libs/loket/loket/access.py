@@ -32,14 +32,14 @@ ROLES = frozenset({"parent", "helpdesk", "intermediary", "facility_manager", "sy
 OPERATIONS = frozenset({
     "read", "read_contact", "update_contact", "update_situation", "add_child", "change_facilities",
     "give_consent", "withdraw_consent", "cancel_request", "mark_urgent", "flag_dossier", "make_offer",
-    "export_data", "erase",
+    "export_data", "erase", "answer_offer",
 })
 
 READS = frozenset({"read", "read_contact"})
 EDITS = frozenset({"update_contact", "update_situation", "add_child", "change_facilities"})
 CONSENT = frozenset({"give_consent", "withdraw_consent"})
 
-PARENT_OPERATIONS = READS | EDITS | CONSENT | {"cancel_request", "export_data", "erase"}
+PARENT_OPERATIONS = READS | EDITS | CONSENT | {"cancel_request", "answer_offer", "export_data", "erase"}
 HELPDESK_OPERATIONS = OPERATIONS - {"make_offer"}
 INTERMEDIARY_OPERATIONS = READS | EDITS | CONSENT
 # A facility a request chose, or any facility while a request is urgent (P1, P2, P20).

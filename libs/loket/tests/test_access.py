@@ -16,90 +16,90 @@ COLUMNS = {
     "read": "read", "rcon": "read_contact", "ucon": "update_contact", "usit": "update_situation",
     "addc": "add_child", "chfa": "change_facilities", "gcon": "give_consent", "wcon": "withdraw_consent",
     "canc": "cancel_request", "urgt": "mark_urgent", "flag": "flag_dossier", "offr": "make_offer",
-    "expo": "export_data", "eras": "erase",
+    "expo": "export_data", "eras": "erase", "answ": "answer_offer",
 }
 
 # Y = allowed, N = allowed and the parent is notified (P18), . = refused.
 EXPECTED = {
     "parent": """
-        relation                  read rcon ucon usit addc chfa gcon wcon canc urgt flag offr expo eras
-        own                       Y    Y    Y    Y    Y    Y    Y    Y    Y    .    .    .    Y    Y
-        someone_else              .    .    .    .    .    .    .    .    .    .    .    .    .    .
-        chose_mine                .    .    .    .    .    .    .    .    .    .    .    .    .    .
-        urgent                    .    .    .    .    .    .    .    .    .    .    .    .    .    .
-        enrolled_elsewhere        .    .    .    .    .    .    .    .    .    .    .    .    .    .
-        enrolled_in_mine          .    .    .    .    .    .    .    .    .    .    .    .    .    .
-        registered_by_me          .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        relation                  read rcon ucon usit addc chfa gcon wcon canc urgt flag offr expo eras answ
+        own                       Y    Y    Y    Y    Y    Y    Y    Y    Y    .    .    .    Y    Y    Y
+        someone_else              .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        chose_mine                .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        urgent                    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        enrolled_elsewhere        .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        enrolled_in_mine          .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        registered_by_me          .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
         registered_by_me_enrolled_elsewhere
-                                  .    .    .    .    .    .    .    .    .    .    .    .    .    .
+                                  .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
         chose_mine_sibling_enrolled_elsewhere
-                                  .    .    .    .    .    .    .    .    .    .    .    .    .    .
-        helped_23_months_ago      .    .    .    .    .    .    .    .    .    .    .    .    .    .
-        helped_25_months_ago      .    .    .    .    .    .    .    .    .    .    .    .    .    .
+                                  .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        helped_23_months_ago      .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        helped_25_months_ago      .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
     """,
     "helpdesk": """
-        relation                  read rcon ucon usit addc chfa gcon wcon canc urgt flag offr expo eras
-        own                       Y    Y    N    N    N    N    N    N    N    N    N    .    N    N
-        someone_else              Y    Y    N    N    N    N    N    N    N    N    N    .    N    N
-        chose_mine                Y    Y    N    N    N    N    N    N    N    N    N    .    N    N
-        urgent                    Y    Y    N    N    N    N    N    N    N    N    N    .    N    N
-        enrolled_elsewhere        Y    Y    N    N    N    N    N    N    N    N    N    .    N    N
-        enrolled_in_mine          Y    Y    N    N    N    N    N    N    N    N    N    .    N    N
-        registered_by_me          Y    Y    N    N    N    N    N    N    N    N    N    .    N    N
+        relation                  read rcon ucon usit addc chfa gcon wcon canc urgt flag offr expo eras answ
+        own                       Y    Y    N    N    N    N    N    N    N    N    N    .    N    N    N
+        someone_else              Y    Y    N    N    N    N    N    N    N    N    N    .    N    N    N
+        chose_mine                Y    Y    N    N    N    N    N    N    N    N    N    .    N    N    N
+        urgent                    Y    Y    N    N    N    N    N    N    N    N    N    .    N    N    N
+        enrolled_elsewhere        Y    Y    N    N    N    N    N    N    N    N    N    .    N    N    N
+        enrolled_in_mine          Y    Y    N    N    N    N    N    N    N    N    N    .    N    N    N
+        registered_by_me          Y    Y    N    N    N    N    N    N    N    N    N    .    N    N    N
         registered_by_me_enrolled_elsewhere
-                                  Y    Y    N    N    N    N    N    N    N    N    N    .    N    N
+                                  Y    Y    N    N    N    N    N    N    N    N    N    .    N    N    N
         chose_mine_sibling_enrolled_elsewhere
-                                  Y    Y    N    N    N    N    N    N    N    N    N    .    N    N
-        helped_23_months_ago      Y    Y    N    N    N    N    N    N    N    N    N    .    N    N
-        helped_25_months_ago      Y    Y    N    N    N    N    N    N    N    N    N    .    N    N
+                                  Y    Y    N    N    N    N    N    N    N    N    N    .    N    N    N
+        helped_23_months_ago      Y    Y    N    N    N    N    N    N    N    N    N    .    N    N    N
+        helped_25_months_ago      Y    Y    N    N    N    N    N    N    N    N    N    .    N    N    N
     """,
     "intermediary": """
-        relation                  read rcon ucon usit addc chfa gcon wcon canc urgt flag offr expo eras
-        own                       .    .    .    .    .    .    .    .    .    .    .    .    .    .
-        someone_else              .    .    .    .    .    .    .    .    .    .    .    .    .    .
-        chose_mine                .    .    .    .    .    .    .    .    .    .    .    .    .    .
-        urgent                    .    .    .    .    .    .    .    .    .    .    .    .    .    .
-        enrolled_elsewhere        .    .    .    .    .    .    .    .    .    .    .    .    .    .
-        enrolled_in_mine          .    .    .    .    .    .    .    .    .    .    .    .    .    .
-        registered_by_me          .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        relation                  read rcon ucon usit addc chfa gcon wcon canc urgt flag offr expo eras answ
+        own                       .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        someone_else              .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        chose_mine                .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        urgent                    .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        enrolled_elsewhere        .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        enrolled_in_mine          .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        registered_by_me          .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
         registered_by_me_enrolled_elsewhere
-                                  .    .    .    .    .    .    .    .    .    .    .    .    .    .
+                                  .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
         chose_mine_sibling_enrolled_elsewhere
-                                  .    .    .    .    .    .    .    .    .    .    .    .    .    .
-        helped_23_months_ago      Y    Y    Y    Y    Y    Y    Y    Y    .    .    .    .    .    .
-        helped_25_months_ago      .    .    .    .    .    .    .    .    .    .    .    .    .    .
+                                  .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        helped_23_months_ago      Y    Y    Y    Y    Y    Y    Y    Y    .    .    .    .    .    .    .
+        helped_25_months_ago      .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
     """,
     "facility_manager": """
-        relation                  read rcon ucon usit addc chfa gcon wcon canc urgt flag offr expo eras
-        own                       .    .    .    .    .    .    .    .    .    .    .    .    .    .
-        someone_else              .    .    .    .    .    .    .    .    .    .    .    .    .    .
-        chose_mine                Y    Y    .    .    .    .    .    .    .    .    .    Y    .    .
-        urgent                    Y    Y    .    .    .    .    .    .    .    .    .    Y    .    .
-        enrolled_elsewhere        .    .    .    .    .    .    .    .    .    .    .    .    .    .
-        enrolled_in_mine          Y    Y    .    .    .    .    .    .    .    .    .    .    .    .
-        registered_by_me          Y    Y    Y    Y    Y    Y    .    .    .    .    .    .    .    .
+        relation                  read rcon ucon usit addc chfa gcon wcon canc urgt flag offr expo eras answ
+        own                       .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        someone_else              .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        chose_mine                Y    Y    .    .    .    .    .    .    .    .    .    Y    .    .    .
+        urgent                    Y    Y    .    .    .    .    .    .    .    .    .    Y    .    .    .
+        enrolled_elsewhere        .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        enrolled_in_mine          Y    Y    .    .    .    .    .    .    .    .    .    .    .    .    .
+        registered_by_me          Y    Y    Y    Y    Y    Y    .    .    .    .    .    .    .    .    .
         registered_by_me_enrolled_elsewhere
-                                  .    .    .    .    .    .    .    .    .    .    .    .    .    .
+                                  .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
         chose_mine_sibling_enrolled_elsewhere
-                                  Y    Y    .    .    .    .    .    .    .    .    .    Y    .    .
-        helped_23_months_ago      .    .    .    .    .    .    .    .    .    .    .    .    .    .
-        helped_25_months_ago      .    .    .    .    .    .    .    .    .    .    .    .    .    .
+                                  Y    Y    .    .    .    .    .    .    .    .    .    Y    .    .    .
+        helped_23_months_ago      .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
+        helped_25_months_ago      .    .    .    .    .    .    .    .    .    .    .    .    .    .    .
     """,
     "system": """
-        relation                  read rcon ucon usit addc chfa gcon wcon canc urgt flag offr expo eras
-        own                       Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y
-        someone_else              Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y
-        chose_mine                Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y
-        urgent                    Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y
-        enrolled_elsewhere        Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y
-        enrolled_in_mine          Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y
-        registered_by_me          Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y
+        relation                  read rcon ucon usit addc chfa gcon wcon canc urgt flag offr expo eras answ
+        own                       Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y    .
+        someone_else              Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y    .
+        chose_mine                Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y    .
+        urgent                    Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y    .
+        enrolled_elsewhere        Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y    .
+        enrolled_in_mine          Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y    .
+        registered_by_me          Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y    .
         registered_by_me_enrolled_elsewhere
-                                  Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y
+                                  Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y    .
         chose_mine_sibling_enrolled_elsewhere
-                                  Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y
-        helped_23_months_ago      Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y
-        helped_25_months_ago      Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y
+                                  Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y    .
+        helped_23_months_ago      Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y    .
+        helped_25_months_ago      Y    .    .    .    .    .    .    .    .    Y    .    .    .    Y    .
     """,
 }
 

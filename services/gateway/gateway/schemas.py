@@ -233,6 +233,11 @@ class OfferBody(Body):
     request_id = _text(64, required=True)
 
 
+class OfferAnswerBody(Body):
+    accept = fields.Boolean(required=True, truthy={True}, falsy={False},
+                            metadata={"description": "true accepts the place (an enrollment), false declines it."})
+
+
 class RankingQuery(Body):
     limit = fields.Integer(strict=False, validate=Range(min=1, max=10000),
                            metadata={"description": "Show only the first candidates; `total` counts all."})

@@ -29,6 +29,7 @@ FACILITY_CHANGE = (400, 401, 403, 404, 409, 413, 503)
 DOSSIER_PATH = {"dossier_id": "The dossier's id."}
 FACILITY_PATH = {"facility_id": "The facility's id (fac-0001)."}
 PLACE_PATH = {"place_id": "The free place's id."}
+OFFER_PATH = {"offer_id": "The offer's id."}
 REQUEST_PATH = {**DOSSIER_PATH, "request_id": "The id of one request of the dossier."}
 
 
@@ -367,3 +368,13 @@ class GatewayService(observability.Observable):
         caller = self._caller(request)
         body = web.validated_body(request, schemas.OfferBody())
         return json_response(201, self.matching.make_offer(place_id, body["request_id"], payloads.actor(caller)))
+
+    @http("POST", "/offers/<id:offer_id>/answer", summary="Accept or decline an offer (the parent, or the helpdesk)",
+          tag="dossiers", body=schemas.OfferAnswerBody, responses={200: schemas.Offer},
+          errors=(400, 401, 403, 404, 409, 413, 503), path_parameters=OFFER_PATH,
+          description="Accepting is an enrollment: the request closes and other facilities lose access (P21). "
+                      "A second answer, or one after the answer window, is a 409.")
+    def answer_offer(self, request, offer_id):
+        caller = self._caller(request)
+        body = web.validated_body(request, schemas.OfferAnswerBody())
+        return json_response(200, self.matching.answer_offer(offer_id, body["accept"], payloads.actor(caller)))

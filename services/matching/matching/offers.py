@@ -74,6 +74,13 @@ def make(session: Session, now: datetime, offer_id: str, facility: Facility, pla
     return offer
 
 
+def dossier_of(session: Session, offer_id: str) -> str:
+    offer = session.get(OfferRow, offer_id)
+    if offer is None:
+        raise NotFound(f"offer {offer_id} not found")
+    return offer.dossier_id
+
+
 def answer(session: Session, now: datetime, offer_id: str, accept: bool, role: str, events) -> OfferRow:
     offer = session.get(OfferRow, offer_id, with_for_update=True)
     if offer is None:

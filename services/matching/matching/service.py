@@ -6,7 +6,7 @@ Each process ranks from its own in-memory candidate index (candidates.py), loade
 database at start and caught up on other processes' changes before every ranking.
 """
 from nameko.dependency_providers import Config
-from nameko.rpc import rpc
+from nameko.rpc import RpcProxy, rpc
 
 from loket import observability  # not `import Observable`: `nameko run` would take it for a service
 from loket.clock import Clock
@@ -43,6 +43,7 @@ class MatchingService(observability.Observable):
     projection = Projection()
     config = Config()
     log_context = LogContext()
+    registration = RpcProxy("registration")
 
     # -- events -------------------------------------------------------------------------------------
     @event_handler(REGISTRATION_EVENTS)
@@ -174,6 +175,10 @@ class MatchingService(observability.Observable):
         who = access.require_answering(caller)
         if not isinstance(accept, bool):
             raise InvalidInput({"accept": ["Give true or false."]})
+        with self.db.transaction() as session:
+            dossier_id = offers.dossier_of(session, offer_id)
+        # Whose dossier it is, registration knows: it refuses (NotFound/Forbidden) anyone but its parent or the helpdesk.
+        self.registration.check_access(dossier_id, "answer_offer", caller)
         with self.db.transaction() as session:
             return offers.view(offers.answer(session, self.clock.now(), offer_id, accept, who.role, self.events))
 
