@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Callable
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from loket.errors import Conflict, NotFound
@@ -63,13 +63,28 @@ def queue(session: Session, emails: list[Email], *, event_id: str | None, now: d
             row.update(status="parked", next_attempt_at=None, last_error=describe(problem))
         rows.append(row)
     connection = session.connection()
-    return list(connection.execute(_insert_new(connection.dialect.name), rows).scalars())
+    if len(rows) == 1:  # an event's email: the hot path
+        inserted = connection.execute(_INSERT_ONE, rows[0]).rowcount
+        return [rows[0]["status"]] if inserted else []
+    return list(connection.execute(_insert_many(connection.dialect.name), rows).scalars())
+
+
+# The same SQL on SQLite and PostgreSQL, compiled once: SQLAlchemy does not cache the dialects'
+# insert() constructs, and compiling one cost more than running it.
+_INSERT_ONE = text("""
+    INSERT INTO email_log (idempotency_key, dossier_id, event_id, kind, language, recipient,
+        status, attempts, next_attempt_at, last_error, context, created_at, sent_at, message_id)
+    VALUES (:idempotency_key, :dossier_id, :event_id, :kind, :language, :recipient, :status,
+        :attempts, :next_attempt_at, :last_error, :context, :created_at, :sent_at, :message_id)
+    ON CONFLICT (idempotency_key) DO NOTHING
+""").bindparams(*(bindparam(column.name, type_=column.type) for column in _table.columns
+                  if column.name not in ("id",)))
 
 
 @cache
-def _insert_new(dialect_name: str):
-    # Built once per dialect (it runs for every email). RETURNING names what was inserted and
-    # lets SQLAlchemy send many rows as one multi-row INSERT.
+def _insert_many(dialect_name: str):
+    # A batch of reminders: RETURNING names what was inserted and lets SQLAlchemy send the rows
+    # as multi-row INSERTs (one compilation per batch).
     insert = on_conflict_insert(dialect_name)(_table)
     return insert.on_conflict_do_nothing(index_elements=[_table.c.idempotency_key]) \
         .returning(_table.c.status)
