@@ -18,6 +18,7 @@ SUBSCRIPTIONS = {
     "matching.registration_events": ["registration.#"],
     "notification.registration_events": ["registration.#"],
     "notification.matching_events": ["matching.#"],
+    "notification.gateway_events": ["gateway.account_confirmation_requested"],
     "consent_export.registration_events": ["registration.#"],
     "retention.activity_events": ["registration.#", "matching.#"],
     "retention.erasure_receipts": ["*.erasure_receipt"],

@@ -96,6 +96,11 @@ def sign_up_parent(db: Session, email: str, password: str, now: datetime,
     return SignUp(account.id, _new_confirmation(db, account.id, now, settings))
 
 
+def account_id_of(db: Session, email: str) -> str | None:
+    account = _find_by_email(db, email)
+    return account.id if account else None
+
+
 def reissue_confirmation(db: Session, email: str, now: datetime,
                          settings: AccountSettings = DEFAULT_SETTINGS) -> str | None:
     """A fresh confirmation token for an account still unconfirmed; None otherwise (answer alike either way)."""

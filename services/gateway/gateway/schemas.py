@@ -34,7 +34,8 @@ class Credentials(Body):
 
 
 class SignUpBody(Credentials):
-    pass
+    preferred_language = fields.String(load_default="nl", validate=OneOf(("nl", "fr", "en")),
+                                       metadata={"description": "Language of the confirmation email."})
 
 
 class LogInBody(Credentials):
@@ -54,6 +55,8 @@ class ConfirmationBody(Body):
 
 class ConfirmationRequestBody(Body):
     email = _text(254, required=True)
+    preferred_language = fields.String(load_default="nl", validate=OneOf(("nl", "fr", "en")),
+                                       metadata={"description": "Language of the confirmation email."})
 
 
 class SessionCreated(Schema):

@@ -17,8 +17,10 @@ from gateway.responses import json_response
 from loket import observability  # not `import Observable`: `nameko run` would take it for a service
 from loket.access import Caller
 from loket.clock import Clock
+from loket.contracts.gateway import ACCOUNT_CONFIRMATION_REQUESTED
 from loket.db import Database
 from loket.logs import LogContext
+from loket.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ class GatewayService(observability.Observable):
     name = "gateway"
 
     db = Database()
+    events = Outbox()
     clock = Clock()
     config = Config()
     account_settings = Accounts()
@@ -54,6 +57,15 @@ class GatewayService(observability.Observable):
         token = web.bearer_token(request)
         with self.db.transaction() as session:
             return accounts.authenticate(session, token, self.clock.now(), self.account_settings)
+
+    def _mail_confirmation(self, session, account_id, email, token, language):
+        """The notification service mails the token; the event commits with the token's hash."""
+        now = self.clock.now()
+        self.events.record(session, ACCOUNT_CONFIRMATION_REQUESTED, aggregate_id=account_id,
+                           sequence=int(now.timestamp() * 1_000_000), data={
+                               "account_id": account_id, "email": email, "confirmation_token": token,
+                               "expires_at": (now + self.account_settings.confirmation_ttl).isoformat(),
+                               "language": language})
 
     def _confirmation_sent(self, token: str | None):
         body = {"status": "confirmation_sent"}
@@ -102,6 +114,8 @@ class GatewayService(observability.Observable):
             with self.db.transaction() as session:
                 signed_up = accounts.sign_up_parent(session, body["email"], body["password"], self.clock.now(),
                                                     self.account_settings)
+                self._mail_confirmation(session, signed_up.account_id, body["email"], signed_up.confirmation_token,
+                                        body.get("preferred_language", "nl"))
         except (accounts.EmailAlreadyRegistered, IntegrityError):
             # as slow as hashing a new password, so the timing does not tell either
             spend_verification_time(body["password"], self.account_settings.hasher)
@@ -127,6 +141,9 @@ class GatewayService(observability.Observable):
             with self.db.transaction() as session:
                 token = accounts.reissue_confirmation(session, body["email"], self.clock.now(),
                                                       self.account_settings)
+                if token is not None:
+                    self._mail_confirmation(session, accounts.account_id_of(session, body["email"]), body["email"],
+                                            token, body.get("preferred_language", "nl"))
         except accounts.InvalidAccount:
             token = None
         return self._confirmation_sent(token)
