@@ -20,6 +20,7 @@ from loket import observability  # not `import Observable`: `nameko run` would t
 from loket.clock import Clock
 from loket.consumer import event_handler
 from loket.db import Database
+from loket.errors import InvalidInput
 from loket.erasure import erase_traces, forget_parked, record_receipt
 from loket.inbox import claim
 from loket.logs import LogContext
@@ -66,19 +67,6 @@ class ConsentExportService(observability.Observable):
         forget_parked(self.config["AMQP_URI"], self.name, dossier_id)
         self.sender.wake()
 
-    @http("GET", "/metrics")
-    def metrics(self, request):
-        """The platform's metrics plus the transfers waiting per partner: alert on parked > 0."""
-        status, headers, body = super().metrics(request)
-        with self.db.transaction() as session:
-            waiting = outbound.waiting(session)
-        lines = ["# HELP loket_consent_export_transfers Transfers queued for a partner or parked for an operator.",
-                 "# TYPE loket_consent_export_transfers gauge"]
-        lines += [f'loket_consent_export_transfers{{partner="{partner}",status="{name}"}} '
-                  f'{waiting.get((partner, name), 0)}'
-                  for partner in PARTNERS for name in (QUEUED, PARKED)]
-        return status, headers, body + "\n".join(lines) + "\n"
-
     # -- RPC ----------------------------------------------------------------------------------------
     @rpc
     def parked_transfers(self):
@@ -88,8 +76,11 @@ class ConsentExportService(observability.Observable):
 
     @rpc
     def replay_transfer(self, transfer_id):
+        """A parked transfer gets a fresh set of attempts and keeps its place in its dossier's order."""
+        if isinstance(transfer_id, bool) or not isinstance(transfer_id, int):
+            raise InvalidInput({"transfer_id": ["a transfer id from parked_transfers()"]})
         with self.db.transaction() as session:
-            replayed = outbound.replay_transfer(session, int(transfer_id), time.time())
+            replayed = outbound.replay_transfer(session, transfer_id, time.time())
         self.sender.wake({replayed["partner"]})
         return replayed
 
@@ -103,6 +94,20 @@ class ConsentExportService(observability.Observable):
     def personal_data(self, dossier_id):
         with self.db.transaction() as session:
             return outbound.personal_data(session, dossier_id)
+
+    # -- operations ---------------------------------------------------------------------------------
+    @http("GET", "/metrics")
+    def metrics(self, request):
+        """The platform's metrics plus the transfers waiting per partner: alert on parked > 0."""
+        status, headers, body = super().metrics(request)
+        with self.db.transaction() as session:
+            waiting = outbound.waiting(session)
+        lines = ["# HELP loket_consent_export_transfers Transfers queued for a partner or parked for an operator.",
+                 "# TYPE loket_consent_export_transfers gauge"]
+        lines += [f'loket_consent_export_transfers{{partner="{partner}",status="{name}"}} '
+                  f'{waiting.get((partner, name), 0)}'
+                  for partner in PARTNERS for name in (QUEUED, PARKED)]
+        return status, headers, body + "\n".join(lines) + "\n"
 
     @timer(interval=3600)
     def purge_expired_log(self):

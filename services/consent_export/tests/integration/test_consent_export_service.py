@@ -3,11 +3,13 @@ service, sending to local HTTP servers that stand in for Kind en Gezin and LOP."
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from sqlalchemy import MetaData, select
 
 from loket.contracts import envelope
 from loket.db import create_db_engine
+from loket.errors import InvalidInput
 from loket.migrations import upgrade
 from loket.testing import drain_queue, publish_raw, wait_for
 
@@ -136,6 +138,8 @@ def test_a_rejection_is_parked_with_the_answer_holds_the_dossier_back_and_can_be
     assert 'loket_consent_export_transfers{partner="kind_en_gezin",status="parked"} 1' in metrics
     assert 'loket_consent_export_transfers{partner="kind_en_gezin",status="queued"} 1' in metrics
 
+    with pytest.raises(InvalidInput):
+        consent_export.replay_transfer("1; DROP TABLE transfers")
     consent_export.replay_transfer(parked["id"])
 
     assert wait_for(lambda: methods(kind_en_gezin) == ["POST", "POST", "PUT"])
