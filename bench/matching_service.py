@@ -1,6 +1,7 @@
 """Matching as a running service: projection catch-up and rank latency through RPC.
 
     .venv/bin/python bench/matching_service.py catch-up [--events 20000] [--database sqlite|postgresql|both]
+    .venv/bin/python bench/matching_service.py projection [--events 20000] [--database ...]
     .venv/bin/python bench/matching_service.py rank [--requests 100k] [--places 100] [--rounds 5] [--database ...]
 
 The service runs as a real `nameko run` process (config like services/matching/config.yaml,
@@ -12,7 +13,14 @@ matching.registration_events) BEFORE the service starts: three quarters dossier_
 dossiers, one quarter dossier_updated (sequence 2) of dossiers registered earlier, with the requests
 of bench/matching_rank.py. Then the service starts and works off the queue. Reported: events applied
 per second from the first applied to the last (every event's inbox row counted in the database), the
-sustained rate between 10 % and 90 % of them, and the CPU the service process used per event.
+sustained rate between 10 % and 90 % of them, the CPU the service processes used per event, and the
+mean batch (events per read-model revision). --baseline runs ClaimOnlyService instead: the same
+consumer with a handler that only claims the event, i.e. what the broker, nameko and the contract
+validation allow on this machine before matching does anything.
+
+projection: the same events through the projection's own code only (contract validation, claim_all,
+readmodel.apply_events), in this process, in batches of 1, 10 and 50: what the handler can do
+when the broker and nameko are not counted.
 
 rank: --requests active requests are put in the read model through readmodel.apply_event (as the
 handler would, in large transactions, without the broker), the service starts (its start-up loads
@@ -48,14 +56,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from loket import topology
 from loket.amqp import BatchPublisher
-from loket.contracts import EXCHANGE, envelope
-from loket.db import DatabaseAccess, create_db_engine, normalise_url
+from loket.consumer import event_handler
+from loket.contracts import EXCHANGE, envelope, parse
+from loket.db import Database, DatabaseAccess, create_db_engine, normalise_url
+from loket.inbox import claim
 from loket.migrations import upgrade
 from loket.tables import inbox
 from matching import facilities, occupancy, places, readmodel
 from matching.candidates import CandidatePool
 from matching.models import ReadModelRevision
 from matching.ranking import rank
+from matching.projection import claim_all
 from matching.rulesets import load_rule_sets
 from matching.samples import sample_snapshot
 from matching.schemas import FacilityInput, validate
@@ -65,6 +76,18 @@ ROOT = Path(__file__).resolve().parents[1]
 API = "http://guest:guest@127.0.0.1:15672/api"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 HELPDESK = {"role": "helpdesk", "actor_id": "bench"}
+
+
+class ClaimOnlyService:
+    """Baseline for catch-up: the same subscription, consumer and database, with a handler that only
+    claims the event in the inbox (its own transaction). What any idempotent handler costs here."""
+    name = "matching"
+    db = Database()
+
+    @event_handler("matching.registration_events")
+    def on_registration_event(self, event):
+        with self.db.transaction() as session:
+            claim(session, "matching.registration_events", event)
 
 
 def free_port():
@@ -146,12 +169,13 @@ def process_rss_mib(pid):
 
 
 @contextmanager
-def running_service(config, workdir, name="service"):
+def running_service(config, workdir, name="service", service="matching.service"):
     path = Path(workdir) / f"{name}.yaml"
     path.write_text(yaml.safe_dump({**config, "LOGGING": {"version": 1, "root": {"level": "WARNING"}}}))
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "nameko"), "run", "--config", str(path), "matching.service"],
-        cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"}, stdout=subprocess.DEVNULL,
+        [str(Path(sys.executable).parent / "nameko"), "run", "--config", str(path), service],
+        cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(ROOT / "bench")},
+        stdout=subprocess.DEVNULL,
         stderr=open(Path(workdir) / f"{name}.log", "w"))
     try:
         yield process
@@ -174,7 +198,7 @@ def wait_healthy(address, process, timeout=300):
     raise RuntimeError("the matching service did not come up")
 
 
-def catch_up(kind, events_total, max_workers, instances):
+def catch_up(kind, events_total, max_workers, instances, service):
     rng = random.Random(2026)
     facility_list = make_facilities(rng)
     registered = events_total * 3 // 4
@@ -194,7 +218,7 @@ def catch_up(kind, events_total, max_workers, instances):
         samples = []  # (seconds since start, events applied)
         with ExitStack() as stack:
             processes = [stack.enter_context(running_service(
-                {**config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}"}, workdir, f"service-{n}"))
+                {**config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}"}, workdir, f"service-{n}", service))
                 for n in range(instances)]
             started = time.perf_counter()
             applied = 0
@@ -215,7 +239,32 @@ def catch_up(kind, events_total, max_workers, instances):
         return next(t for t, n in samples if n >= len(events) * share)
     return {"events": len(events), "start_to_first_s": first, "rate": len(events) / (last - first),
             "sustained": len(events) * 0.8 / (at(0.9) - at(0.1)), "cpu_ms_per_event": cpu * 1000 / len(events),
-            "wall_s": last, "batch_mean": len(events) / batches}
+            "wall_s": last, "batch_mean": len(events) / batches if batches else None}
+
+
+def projection_only(kind, events_total):
+    """The projection's own work, in this process without broker or nameko: claim_all + apply_events per
+    batch, on the same events as catch-up (contract validation included, as the consumer does it)."""
+    rng = random.Random(2026)
+    facility_list = make_facilities(rng)
+    registered = events_total * 3 // 4
+    candidates = make_candidates(random.Random(2027), registered, [f.id for f in facility_list], 0.01)
+    bodies = [json.loads(json.dumps(e)) for e in registration_events(candidates, events_total - registered)]
+    rule_sets, results = load_rule_sets(), {}
+    for size in (1, 10, 50):
+        with fresh_database(kind) as url:
+            engine = prepare(url, facility_list)
+            access = DatabaseAccess(engine, sessionmaker(engine, expire_on_commit=False))
+            started, cpu = time.perf_counter(), time.process_time()
+            for start in range(0, len(bodies), size):
+                events = [parse(body) for body in bodies[start:start + size]]
+                with access.transaction() as session:
+                    fresh = claim_all(session, events)
+                    readmodel.apply_events(session, [(event, None) for event in fresh], rule_sets)
+            results[size] = (len(bodies) / (time.perf_counter() - started),
+                             (time.process_time() - cpu) * 1000 / len(bodies))
+            engine.dispose()
+    return results
 
 
 def load_read_model(engine, candidates, batch=1000):
@@ -329,11 +378,13 @@ def rank_latency(kind, request_count, place_count, rounds):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("catch-up", "rank"))
+    parser.add_argument("what", choices=("catch-up", "projection", "rank"))
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--events", type=count, default=20_000)
-    parser.add_argument("--max-workers", type=int, default=10)
+    parser.add_argument("--max-workers", type=int, default=50, help="as services/matching/config.yaml")
     parser.add_argument("--instances", type=int, default=1, help="catch-up: service processes sharing the queue")
+    parser.add_argument("--baseline", action="store_true",
+                        help="catch-up: run ClaimOnlyService (only loket.inbox.claim) instead of matching")
     parser.add_argument("--requests", type=count, default=100_000)
     parser.add_argument("--places", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
@@ -341,12 +392,18 @@ def main():
     kinds = ("sqlite", "postgresql") if args.database == "both" else (args.database,)
     for kind in kinds:
         if args.what == "catch-up":
-            result = catch_up(kind, args.events, args.max_workers, args.instances)
-            print(f"{kind}, {args.instances} instance(s), max_workers {args.max_workers}: {result['events']:,} events "
+            service = "matching_service:ClaimOnlyService" if args.baseline else "matching.service"
+            result = catch_up(kind, args.events, args.max_workers, args.instances, service)
+            batches = f"mean batch {result['batch_mean']:.1f} events" if result["batch_mean"] else "no batches"
+            print(f"{service} on {kind}, {args.instances} instance(s), max_workers {args.max_workers}: {result['events']:,} events "
                   f"pre-loaded; first applied {result['start_to_first_s']:.1f} s "
                   f"after start; {result['rate']:,.0f} events/s first to last, {result['sustained']:,.0f}/s "
                   f"sustained (10-90 %); {result['cpu_ms_per_event']:.2f} ms CPU per event (start-up included); "
-                  f"{result['wall_s']:.1f} s in all; mean batch {result['batch_mean']:.1f} events", flush=True)
+                  f"{result['wall_s']:.1f} s in all; {batches}", flush=True)
+        elif args.what == "projection":
+            for size, (rate, cpu_ms) in projection_only(kind, args.events).items():
+                print(f"projection only on {kind}, batches of {size}: {rate:,.0f} events/s, {cpu_ms:.2f} ms CPU "
+                      f"per event (contract validation included)", flush=True)
         else:
             result = rank_latency(kind, args.requests, args.places, args.rounds)
             print(f"{kind}: {args.requests:,} requests; service ready {result['ready_s']:.1f} s after start, RSS "

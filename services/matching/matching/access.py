@@ -8,8 +8,8 @@
 - The facility registry: the helpdesk registers facilities; the helpdesk and the facility's
   manager update it.
 - Answering an offer: the parent of the dossier, or the helpdesk on the parent's behalf. Matching
-  does not know who owns a dossier; the gateway asks registration first (the parent's access to the
-  dossier) and passes the parent only then.
+  does not know who owns a dossier: it checks the role here, then asks registration
+  (`check_access(dossier_id, "answer_offer", caller)`), which refuses anyone else.
 """
 from loket import access
 from loket.errors import Forbidden

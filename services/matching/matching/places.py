@@ -2,7 +2,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loket.contracts import matching as contract
@@ -39,6 +39,12 @@ def free_place(row: FreePlaceRow) -> FreePlace:
 
 def request_ids_with_open_offers(session: Session) -> set[str]:
     return set(session.scalars(select(OfferRow.request_id).where(OfferRow.status == "open")))
+
+
+def open_counts(session: Session) -> dict[str, int]:
+    """Places open for ranking, and offers waiting for an answer (for the operators' metrics)."""
+    return {"places": session.scalar(select(func.count()).select_from(FreePlaceRow).where(FreePlaceRow.status == "open")),
+            "offers": session.scalar(select(func.count()).select_from(OfferRow).where(OfferRow.status == "open"))}
 
 
 def offers_of(session: Session, place_id: str) -> list[OfferRow]:

@@ -7,6 +7,7 @@ database at start and caught up on other processes' changes before every ranking
 """
 from nameko.dependency_providers import Config
 from nameko.rpc import RpcProxy, rpc
+from nameko.web.handlers import http
 
 from loket import observability  # not `import Observable`: `nameko run` would take it for a service
 from loket.clock import Clock
@@ -66,6 +67,19 @@ class MatchingService(observability.Observable):
             record_receipt(session, self.events, self.name, event, erased + rows)
         self.candidates.apply(change)
         forget_parked(self.config["AMQP_URI"], self.name, dossier_id)
+
+    # -- operators ----------------------------------------------------------------------------------
+    @http("GET", "/metrics")
+    def metrics(self, request):
+        """The platform's metrics plus this process's candidate index and the places and offers open."""
+        status, headers, body = super().metrics(request)
+        with self.db.transaction() as session:
+            counts = places.open_counts(session)
+        lines = ["# HELP loket_matching_candidates Active candidates in this process's index.",
+                 "# TYPE loket_matching_candidates gauge", f"loket_matching_candidates {len(self.candidates)}",
+                 "# HELP loket_matching_open Free places and offers waiting.", "# TYPE loket_matching_open gauge"]
+        lines += [f'loket_matching_open{{what="{name}"}} {value}' for name, value in counts.items()]
+        return status, headers, body + "\n".join(lines) + "\n"
 
     # -- facilities ---------------------------------------------------------------------------------
     @rpc

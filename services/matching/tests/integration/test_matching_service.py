@@ -6,6 +6,7 @@ which enrolls the request. SQLite unless a test says otherwise (one PostgreSQL s
 from datetime import timedelta
 
 import pytest
+import requests
 import yaml
 
 from loket import contracts
@@ -45,7 +46,7 @@ def wait_listed(matching, facility_id, dossier_ids):
 
 
 def test_requests_become_candidates_where_they_chose_and_urgent_ones_everywhere(start_matching, matching, registration,
-                                                                                  clock):
+                                                                                  clock, matching_config):
     start_matching()
     first = register(registration, clock, 0, ["fac-0001"])
     other = register(registration, clock, 1, ["fac-0002"])
@@ -70,6 +71,8 @@ def test_requests_become_candidates_where_they_chose_and_urgent_ones_everywhere(
     elsewhere = declare(matching, clock, "fac-0003")
     assert ranked_ids(matching, elsewhere["place_id"], "fac-0003") == [urgent_id]
     assert matching.candidates_dossier_ids("fac-0003", manager("fac-0003")) == [other["id"]]
+    metrics = requests.get(f"http://{matching_config['WEB_SERVER_ADDRESS']}/metrics", timeout=5).text
+    assert "loket_matching_candidates 2\n" in metrics and 'loket_matching_open{what="places"} 2\n' in metrics
 
 
 def test_a_restricted_dossier_is_not_ranked_until_the_restriction_is_lifted(start_matching, matching, registration,
