@@ -39,6 +39,7 @@ class Kind(StrEnum):
     DOSSIER_CHANGED_BY_HELPDESK = "dossier_changed_by_helpdesk"
     CONSENT_GIVEN = "consent_given"
     CONSENT_WITHDRAWN = "consent_withdrawn"
+    ACCOUNT_CONFIRMATION = "account_confirmation"
 
 
 class UndeliverableEmail(Exception):
@@ -153,6 +154,23 @@ def offer_email(kind: Kind, request: RequestProjection, offer: Mapping, *, site:
         "answer_deadline": offer["answer_deadline"],
     }
     return _projected_email(kind, request, offer["offer_id"], extra, site)
+
+
+def account_confirmation_email(envelope: Mapping, *, site: Site) -> Email:
+    """The gateway's sign-up confirmation (gateway.account_confirmation_requested): the token the
+    gateway issued, to the address being confirmed. Not about a dossier: logged under the account."""
+    data = envelope["data"]
+    context = {
+        **_site_context(site),
+        "confirmation_token": data["confirmation_token"],
+        "confirmation_url": _with_query(f"{site.portal_url.rstrip('/')}/account/confirm",
+                                        {"token": data["confirmation_token"]}),
+        "expires_at": data["expires_at"],
+    }
+    return Email(kind=Kind.ACCOUNT_CONFIRMATION, recipient=_trimmed(data["email"]),
+                 language=_language(data["language"]), context=context,
+                 idempotency_key=f"{envelope['id']}:{Kind.ACCOUNT_CONFIRMATION}",
+                 dossier_id=f"account:{data['account_id']}")
 
 
 def reminder_email(due: DueReminder, *, site: Site) -> Email:

@@ -4,10 +4,13 @@ from typing import Mapping
 
 from sqlalchemy.orm import Session
 
+from loket.contracts.gateway import ACCOUNT_CONFIRMATION_REQUESTED
 from loket.contracts.matching import OFFER_LAPSED, OFFER_MADE
 from loket.contracts.registration import DOSSIER_ERASED
 from notification import email_log, projection
-from notification.emails import Kind, Site, emails_for_event, offer_email, reminder_email
+from notification.emails import (
+    Kind, Site, account_confirmation_email, emails_for_event, offer_email, reminder_email,
+)
 
 OFFER_EMAILS = {OFFER_MADE: Kind.OFFER_RECEIVED, OFFER_LAPSED: Kind.OFFER_LAPSED}
 
@@ -52,6 +55,16 @@ def apply_matching_event(session: Session, event: Mapping, *, site: Site, now: d
     if request is None:
         raise RequestNotProjected(offer["request_id"])
     statuses = email_log.queue(session, [offer_email(kind, request, offer, site=site)],
+                               event_id=event["id"], now=now, wall_now=wall_now)
+    return statuses.count("queued")
+
+
+def apply_gateway_event(session: Session, event: Mapping, *, site: Site, now: datetime,
+                        wall_now: datetime) -> int:
+    """Queue the account confirmation email the gateway asked for; returns how many were queued."""
+    if event["type"] != ACCOUNT_CONFIRMATION_REQUESTED:
+        return 0
+    statuses = email_log.queue(session, [account_confirmation_email(event, site=site)],
                                event_id=event["id"], now=now, wall_now=wall_now)
     return statuses.count("queued")
 

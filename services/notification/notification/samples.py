@@ -1,6 +1,8 @@
 """Made-up but realistic data to preview every email; built through the real builders, so a
 preview has exactly the context a real email of that kind has."""
-from notification.emails import Email, Kind, Site, emails_for_event, offer_email, reminder_email
+from notification.emails import (
+    Email, Kind, Site, account_confirmation_email, emails_for_event, offer_email, reminder_email,
+)
 from notification.reminders import DueReminder, Reminder, projections_from_snapshot
 
 SAMPLE_SITE = Site(
@@ -97,6 +99,11 @@ def sample_envelope(kind: Kind, language: str) -> dict:
 
 
 def sample_email(kind: Kind, language: str) -> Email:
+    if kind is Kind.ACCOUNT_CONFIRMATION:
+        return account_confirmation_email({"id": "evt-sample", "data": {
+            "account_id": "acc-sample", "email": "an.peeters@example.org", "language": language,
+            "confirmation_token": "k3Jd9sQ-sample-token-Zx81", "expires_at": "2026-12-01T10:00:00+00:00"}},
+            site=SAMPLE_SITE)
     if kind in (Kind.OFFER_RECEIVED, Kind.OFFER_LAPSED, Kind.START_DATE_NEAR,
                 Kind.START_DATE_PASSED):
         [projection] = projections_from_snapshot(sample_snapshot(language), previous={})

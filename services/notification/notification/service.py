@@ -27,6 +27,7 @@ from .timers import configured_timer
 
 REGISTRATION_EVENTS = "notification.registration_events"
 MATCHING_EVENTS = "notification.matching_events"
+GATEWAY_EVENTS = "notification.gateway_events"
 ERASURE_REQUESTS = "notification.erasure_requests"
 REMINDER_BATCH = 500
 
@@ -64,6 +65,19 @@ class NotificationService(observability.Observable):
             queued = operations.apply_matching_event(
                 session, event, site=settings.site(self.config), now=self.clock.now(),
                 wall_now=utcnow())
+        if queued:
+            self.mail.wake()
+
+    @event_handler(GATEWAY_EVENTS)
+    def on_gateway_event(self, event):
+        try:
+            with self.db.transaction() as session:
+                if not claim(session, GATEWAY_EVENTS, event):
+                    return
+                queued = operations.apply_gateway_event(
+                    session, event, site=settings.site(self.config), now=self.clock.now(), wall_now=utcnow())
+        except UndeliverableEmail as problem:
+            raise PermanentError(problem.reason) from None
         if queued:
             self.mail.wake()
 

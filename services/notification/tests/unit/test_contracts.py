@@ -10,7 +10,8 @@ from notification.operations import OFFER_EMAILS
 from notification.samples import sample_envelope
 
 EVENT_KINDS = [k for k in Kind if k not in (Kind.OFFER_RECEIVED, Kind.OFFER_LAPSED,
-                                            Kind.START_DATE_NEAR, Kind.START_DATE_PASSED)]
+                                            Kind.START_DATE_NEAR, Kind.START_DATE_PASSED,
+                                            Kind.ACCOUNT_CONFIRMATION)]
 
 
 @pytest.mark.parametrize("kind", EVENT_KINDS)
@@ -48,3 +49,16 @@ def test_offer_events_carry_everything_an_offer_email_reads(schema):
 
 def test_offer_emails_follow_matchings_offer_events():
     assert set(OFFER_EMAILS) == {matching.OFFER_MADE, matching.OFFER_LAPSED}
+
+
+def test_the_account_confirmation_is_built_from_the_gateway_contract():
+    from loket.contracts import envelope
+    from notification.emails import account_confirmation_email
+    from notification.samples import SAMPLE_SITE
+    event = parse(envelope("gateway.account_confirmation_requested", {
+        "account_id": "acc-1", "email": "an@example.org", "confirmation_token": "t" * 32,
+        "expires_at": "2026-12-01T10:00:00+00:00", "language": "fr"}, aggregate_id="acc-1", sequence=1,
+        producer="gateway"))
+    email = account_confirmation_email(event, site=SAMPLE_SITE)
+    assert (email.recipient, email.language, email.context["confirmation_token"]) == ("an@example.org", "fr", "t" * 32)
+    assert email.idempotency_key == f"{event['id']}:account_confirmation"
