@@ -21,7 +21,7 @@ SUBSCRIPTIONS = {
     "notification.gateway_events": ["gateway.account_confirmation_requested"],
     "consent_export.registration_events": ["registration.#"],
     "retention.activity_events": ["registration.#", "matching.#"],
-    "retention.erasure_receipts": ["*.erasure_receipt"],
+    "retention.erasure_receipts": ["erasure_receipt.*"],
     "registration.matching_events": ["matching.offer_accepted"],
     # Every service that holds personal data erases it on request (see loket.contracts.retention).
     "registration.erasure_requests": ["retention.erasure_requested"],

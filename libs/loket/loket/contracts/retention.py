@@ -1,22 +1,24 @@
 """Events of the retention service and the erasure receipts every data-holding service answers with.
 
 Erasure saga: retention publishes `retention.erasure_requested`; every service that holds data about
-the dossier deletes it and publishes `<service>.erasure_receipt` (ids only) through its own outbox;
-retention records the receipts and asks again those that stay missing.
+the dossier deletes it and publishes `erasure_receipt.<service>` (ids only) through its own outbox;
+retention records the receipts and asks again those that stay missing. Receipts are named by the
+saga, not by their producer, so that subscriptions to a producer's events (`registration.#`)
+never receive them.
 """
 from marshmallow import RAISE, Schema, fields, validate
 
 PRODUCER = "retention"
 ERASURE_REQUESTED = "retention.erasure_requested"
 ERASURE_COMPLETED = "retention.erasure_completed"
-RECEIPT_SUFFIX = ".erasure_receipt"
+RECEIPT_PREFIX = "erasure_receipt."
 # Services that hold personal data and must answer an erasure request.
 DATA_HOLDERS = ("registration", "matching", "notification", "consent_export")
 REASONS = ("retention_expired", "parent_request")
 
 
 def receipt_type(service: str) -> str:
-    return f"{service}{RECEIPT_SUFFIX}"
+    return f"{RECEIPT_PREFIX}{service}"
 
 
 class _Strict(Schema):

@@ -246,7 +246,7 @@ def test_an_erasure_request_deletes_at_the_partner_erases_the_rows_and_answers(
 
     # registration answers too (and erases the dossier, whose dossier_erased event follows)
     receipts = {r["type"]: r for r in drain_queue(amqp_uri, "retention.erasure_receipts", 2)}
-    receipt = receipts["consent_export.erasure_receipt"]
+    receipt = receipts["erasure_receipt.consent_export"]
     assert receipt["data"]["run_id"] == "run-1" and receipt["data"]["erased_rows"] > 0
     assert wait_for(lambda: [r["method"] for r in kind_en_gezin.accepted] == ["POST", "DELETE"])
     assert wait_for(lambda: set(rows_mentioning(consent_export_db, dossier["id"])) == {"inbox"})
@@ -296,6 +296,6 @@ def test_on_postgresql_too(start_registration, start_consent_export, register, r
                        aggregate_id=dossier["id"], sequence=0, producer="retention")
     publish_raw(amqp_uri, request["type"], request)
     receipts = {r["type"]: r for r in drain_queue(amqp_uri, "retention.erasure_receipts", 2)}
-    assert receipts["consent_export.erasure_receipt"]["data"]["erased_rows"] > 0
+    assert receipts["erasure_receipt.consent_export"]["data"]["erased_rows"] > 0
     assert [(e["kind"], e["status"], e["pseudonymised"]) for e in consent_export.transfer_log(dossier["id"])] == [
         ("push", "delivered", True), ("update", "superseded", True), ("delete", "delivered", True)]

@@ -222,7 +222,7 @@ def test_an_erasure_request_erases_everything_and_answers_with_a_receipt(
         aggregate_id=snapshot["id"], sequence=0, producer="retention")
     publish(amqp_uri, request)
     [receipt] = drain_queue(amqp_uri, "retention.erasure_receipts", 1)
-    assert receipt["type"] == "notification.erasure_receipt"
+    assert receipt["type"] == "erasure_receipt.notification"
     # one email, the dossier, its request and the inbox row of the registration event
     assert receipt["data"] == {"dossier_id": snapshot["id"], "run_id": "run-1",
                                "service": "notification", "erased_rows": 4}

@@ -50,7 +50,7 @@ def add_clock(transaction, dossier_id, last_activity_at, has_active_request=Fals
 
 def receipt(run, sender, **changes):
     data = {"dossier_id": run.dossier_id, "run_id": run.run_id, "service": sender, "erased_rows": 2}
-    return {"id": f"receipt-{sender}", "type": f"{sender}.erasure_receipt", "aggregate_id": run.dossier_id,
+    return {"id": f"receipt-{sender}", "type": f"erasure_receipt.{sender}", "aggregate_id": run.dossier_id,
             "data": {**data, **changes}}
 
 
