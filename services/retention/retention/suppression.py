@@ -11,11 +11,15 @@ published:
   one hidden cell reveal that cell).
 Tables published together share their totals (the 1-D table of a dimension is the margin of every
 2-D table with it), so a number hidden in one table is hidden in all, and the rules repeat over all
-tables until nothing changes. Complements are taken where they cost least: inner cells before
+tables until nothing changes. Linked tables can still pin a number down together where no single
+table does; so the last word is exact: the line equations of all tables are solved (by rank), and
+while any hidden number is determined, one more number on a line through it is hidden. Complements are taken where they cost least: inner cells before
 totals (so margins stay equal to the published 1-D tables), non-zero before zero, smallest first.
 """
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy
 
 TOTAL = "total"
 
@@ -49,13 +53,56 @@ def suppress(grids: Sequence[Grid], values: Mapping[Hashable, int], threshold: i
         raise ValueError("the threshold is at least 1")
     keys = {key for grid in grids for key in grid.keys.values()}
     hidden = {key for key in keys if 0 < values[key] < threshold}
-    changed = True
-    while changed:
-        changed = False
-        for grid in grids:
-            changed |= _complete_lines(grid, values, hidden)
-            changed |= _close_bridges(grid, values, hidden)
-    return frozenset(hidden)
+    while True:
+        changed = True
+        while changed:
+            changed = False
+            for grid in grids:
+                changed |= _complete_lines(grid, values, hidden)
+                changed |= _close_bridges(grid, values, hidden)
+        exposed = determined(grids, hidden)
+        if not exposed:
+            return frozenset(hidden)
+        _hide_beside(grids, min(exposed, key=repr), values, hidden)
+
+
+def determined(grids: Sequence[Grid], hidden) -> set:
+    """The hidden keys whose value follows from the published numbers and the line equations.
+
+    With the hidden numbers as unknowns, each line is one equation; an unknown is determined exactly
+    when its unit vector lies in the row space of the equations (adding it leaves the rank unchanged).
+    """
+    unknowns = sorted(hidden, key=repr)
+    index = {key: position for position, key in enumerate(unknowns)}
+    rows = []
+    for grid in grids:
+        for line in grid.lines():
+            row = numpy.zeros(len(unknowns))
+            for position in line[:-1]:
+                if grid.keys[position] in index:
+                    row[index[grid.keys[position]]] += 1
+            if grid.keys[line[-1]] in index:
+                row[index[grid.keys[line[-1]]]] -= 1
+            if row.any():
+                rows.append(row)
+    if not rows:
+        return set()
+    equations = numpy.array(rows)
+    rank = numpy.linalg.matrix_rank(equations)
+    unit = numpy.eye(len(unknowns))
+    return {key for key, position in index.items()
+            if numpy.linalg.matrix_rank(numpy.vstack([equations, unit[position]])) == rank}
+
+
+def _hide_beside(grids, key, values, hidden):
+    """Hide the cheapest open number on a line through `key`, in the first table that has one."""
+    for grid in grids:
+        for line in grid.lines():
+            if key in {grid.keys[position] for position in line} and \
+                    any(grid.keys[position] not in hidden for position in line):
+                _hide_cheapest(grid, line, values, hidden)
+                return
+    raise RuntimeError("a determined number with every line through it hidden: the equations are inconsistent")
 
 
 def _complete_lines(grid, values, hidden) -> bool:
