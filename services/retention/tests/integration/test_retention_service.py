@@ -1,6 +1,7 @@
 """The retention service in a real nameko container, on the real broker, on SQLite and PostgreSQL."""
 import base64
 import json
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -152,3 +153,19 @@ def test_statistics_never_publish_a_number_under_the_threshold(start_retention, 
     with pytest.raises(InvalidInput):
         rpc.statistics(None, "csv")
     assert base64.b64decode(rpc.demand_chart_png())[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@only_sqlite
+def test_the_scan_timer_starts_due_erasures_without_being_asked(start_retention, rpc, clock, amqp_uri,
+                                                                registration):
+    clock.set(retention_ends_at(LAST_ACTIVITY) - DAY)
+    start_retention(ERASURE_SCAN_INTERVAL=0.2)
+    dossier = registration("dos-timed", LAST_ACTIVITY - 40 * DAY)
+    dossier.register()
+    dossier.close_request(LAST_ACTIVITY)
+    assert wait_for(lambda: (clock_of(rpc, "dos-timed") or {}).get("has_active_request") is False)
+    time.sleep(0.5)  # a few scans
+    assert rpc.personal_data("dos-timed")["erasure"] is None
+    clock.set(retention_ends_at(LAST_ACTIVITY) + DAY)
+    [requested] = drain_queue(amqp_uri, "matching.erasure_requests", 1)
+    assert requested["aggregate_id"] == "dos-timed" and requested["data"]["reason"] == "retention_expired"
