@@ -5,11 +5,8 @@ requests a ranking has milliseconds, not the time to load thousands of rows. Eve
 its own index from the read-model tables at start, then keeps it in step two ways:
 
 - the registration events this process handles are applied to its index right after they commit;
-- before every ranking it catches up on the dossiers other processes changed: each change of the
-  read model bumps one revision counter in its transaction, and the dossier row keeps the revision
-  of its last change, so "dossiers with a revision above the last one seen" is everything missed.
-  The counter row is locked from the bump to the commit, so revisions become visible in order and
-  no change can appear later below the last revision seen.
+- before every ranking it catches up on the dossiers other processes changed: those whose
+  read-model revision is above the last one it has seen (revisions.py says why that is all).
 
 A dossier's candidates are replaced only by a newer revision of that dossier, so the two ways may
 deliver the same change in any order. Restricted dossiers (GDPR art. 18) are kept out of the index.
@@ -44,6 +41,10 @@ class CandidatePool:
         self.revision = 0  # every change up to this revision is in the index
         self._dossier_revisions: dict[str, int] = {}
         self._loaded = threading.Event()
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded.is_set()
 
     def wait_loaded(self, timeout: float = 300) -> None:
         """nameko starts entrypoints while the index loads: a ranking waits for the whole index."""

@@ -5,6 +5,8 @@ Every RPC that acts for someone takes `caller`, as the gateway authenticated it 
 Each process ranks from its own in-memory candidate index (candidates.py), loaded from the
 database at start and caught up on other processes' changes before every ranking.
 """
+import json
+
 from nameko.dependency_providers import Config
 from nameko.rpc import RpcProxy, rpc
 from nameko.web.handlers import http
@@ -69,6 +71,14 @@ class MatchingService(observability.Observable):
         forget_parked(self.config["AMQP_URI"], self.name, dossier_id)
 
     # -- operators ----------------------------------------------------------------------------------
+    @http("GET", "/health")
+    def health(self, request):
+        """The platform's health, and not ready while this process's candidate index is still loading."""
+        status, headers, body = super().health(request)
+        if status == 200 and not self.candidates.loaded:
+            return 503, headers, json.dumps({**json.loads(body), "status": "failing", "candidate_index": "loading"})
+        return status, headers, body
+
     @http("GET", "/metrics")
     def metrics(self, request):
         """The platform's metrics plus this process's candidate index and the places and offers open."""

@@ -71,6 +71,8 @@ def test_requests_become_candidates_where_they_chose_and_urgent_ones_everywhere(
     elsewhere = declare(matching, clock, "fac-0003")
     assert ranked_ids(matching, elsewhere["place_id"], "fac-0003") == [urgent_id]
     assert matching.candidates_dossier_ids("fac-0003", manager("fac-0003")) == [other["id"]]
+    health = requests.get(f"http://{matching_config['WEB_SERVER_ADDRESS']}/health", timeout=5)
+    assert health.status_code == 200 and health.json()["status"] == "ok"
     metrics = requests.get(f"http://{matching_config['WEB_SERVER_ADDRESS']}/metrics", timeout=5).text
     assert "loket_matching_candidates 2\n" in metrics and 'loket_matching_open{what="places"} 2\n' in metrics
 

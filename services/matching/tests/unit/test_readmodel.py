@@ -207,3 +207,18 @@ def test_loading_rebuilds_the_index_from_the_tables(db, apply, registration_even
         revision = session.execute(select(func.max(DossierRow.revision))).scalar_one()
     assert pool.revision == revision
     assert sorted(c.request_id for c in pool.candidates_for("fac-0001")) == ["r-1", "r-2"]
+
+
+def test_candidates_loaded_from_the_tables_share_their_common_values(db, apply, registration_event, make_candidate):
+    for n in (1, 2):
+        apply(registration_event("dossier_registered", [make_candidate(f"r-{n}", facility_ids=("fac-0001", "fac-0002"))],
+                                 1))
+    pool = CandidatePool()
+    with db.transaction() as session:
+        pool.load(session)
+    first, second = pool.get("r-1"), pool.get("r-2")
+    assert first == make_candidate("r-1", facility_ids=("fac-0001", "fac-0002"))
+    assert first.facility_ids is second.facility_ids and first.priority is second.priority
+    assert first.care_plan is second.care_plan and first.desired_start_date is second.desired_start_date
+    with pytest.raises(TypeError):
+        first.care_plan["wed"] = "full"  # shared, so read-only
