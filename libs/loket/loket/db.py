@@ -5,8 +5,12 @@ server, the connection yields to the eventlet hub, so a slow query never stalls 
 (tests/test_db_eventlet.py proves the overlap). It costs about half the CPU of pure-Python pg8000.
 
 SQLite runs in WAL mode and every transaction begins IMMEDIATE, so concurrent writers queue on the
-lock instead of failing on a read-to-write upgrade.
+lock instead of failing on a read-to-write upgrade. Within one process the transactions also take a
+cooperative (green) lock first: SQLite's own wait for its file lock is a blocking C call, and under
+eventlet it would stall the hub - and with it the very greenthread that holds the lock and would
+release it (one waiting on an RPC reply or a password hash), until the busy timeout ends.
 """
+import threading
 from contextlib import contextmanager
 from datetime import timezone
 
@@ -67,9 +71,22 @@ def create_db_engine(url: str, **kwargs):
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        writer = threading.Lock()  # green under eventlet's monkey patching
+
         @event.listens_for(engine, "begin")
         def _begin_immediate(connection):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            writer.acquire()
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                writer.release()
+                raise
+
+        @event.listens_for(engine, "commit")
+        @event.listens_for(engine, "rollback")
+        def _end(connection):
+            if writer.locked():
+                writer.release()
 
         return engine
     _make_psycopg2_cooperative()

@@ -51,3 +51,32 @@ def test_without_the_wait_callback_the_same_queries_would_not_overlap(postgres_u
     finally:
         from psycogreen.eventlet import eventlet_wait_callback
         psycopg2.extensions.set_wait_callback(eventlet_wait_callback)
+
+
+def test_a_sqlite_writer_waits_cooperatively_for_another_that_yields_mid_transaction(sqlite_url):
+    """Without the green lock the second BEGIN would block the hub in SQLite's busy wait, so the first
+    transaction (sleeping, as if waiting for an RPC reply) could not resume to commit: a stall until the
+    busy timeout."""
+    engine = create_db_engine(sqlite_url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (n INTEGER)"))
+
+    def holder():
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO t VALUES (1)"))
+            eventlet.sleep(0.3)  # yields to the hub while holding SQLite's write lock
+
+    def second_writer():
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO t VALUES (2)"))
+
+    started = time.monotonic()
+    pool = eventlet.GreenPool()
+    pool.spawn(holder)
+    eventlet.sleep(0.05)
+    pool.spawn(second_writer)
+    pool.waitall()
+    assert time.monotonic() - started < 2.0
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM t")).scalar_one() == 2
+    engine.dispose()
