@@ -247,3 +247,17 @@ def test_offer_flow_on_postgresql(start_matching, matching, registration, clock,
     assert wait_for(lambda: matching.get_facility("fac-0001", HELPDESK)["occupancy"]["enrolled"] == 1)
     assert registration.get_dossier(dossier["id"], HELPDESK)["requests"][0]["status"] == "enrolled"
     assert queue_depth(amqp_uri, "matching.registration_events.parked") == 0
+
+
+def test_health_says_not_ready_while_the_candidate_index_loads(amqp_uri):
+    from types import SimpleNamespace
+
+    from nameko.testing.services import worker_factory
+
+    from matching.service import MatchingService
+    for loaded, status in ((False, 503), (True, 200)):
+        service = worker_factory(MatchingService, config={"AMQP_URI": amqp_uri},
+                                 candidates=SimpleNamespace(loaded=loaded))
+        code, _, body = service.health(None)
+        assert code == status
+        assert ("candidate_index" in body) is not loaded
