@@ -2,7 +2,6 @@
 import logging
 
 from nameko.extensions import DependencyProvider
-from nameko.timer import Timer
 
 from matching.rulesets import DEFAULT_DIR, RuleSetError, load_rule_sets
 
@@ -25,17 +24,3 @@ class RuleSets(DependencyProvider):
         return self.rule_sets
 
 
-class ConfiguredTimer(Timer):
-    """`@configured_timer("OFFER_LAPSE_INTERVAL", 60)`: seconds between ticks, from the config."""
-
-    def __init__(self, setting: str, default: float, **kwargs):
-        self.setting, self.default = setting, default
-        super().__init__(interval=default, **kwargs)
-
-    def setup(self):
-        self.interval = float(self.container.config.get(self.setting) or self.default)
-        if self.interval <= 0:
-            raise ValueError(f"{self.setting} must be positive")
-
-
-configured_timer = ConfiguredTimer.decorator

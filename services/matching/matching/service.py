@@ -20,11 +20,12 @@ from loket.errors import Conflict, InvalidInput
 from loket.inbox import claim
 from loket.logs import LogContext
 from loket.outbox import Outbox
+from loket.timers import configured_timer
 
 from matching import access, dossiers, erasure, facilities, offers, places, readmodel, schemas
 from matching import occupancy as occupancy_of
 from matching.candidates import Candidates
-from matching.dependencies import RuleSets, configured_timer
+from matching.dependencies import RuleSets
 from matching.eligibility import eligible
 from matching.projection import SUBSCRIPTION as REGISTRATION_EVENTS, Projection
 from matching.ranking import offer_respects_dutch_share, rank

@@ -23,7 +23,7 @@ from .emails import LANGUAGES, Kind, UndeliverableEmail
 from .rendering import render
 from .samples import sample_email
 from .sender import MailSender
-from .timers import configured_timer
+from loket.timers import configured_timer
 
 REGISTRATION_EVENTS = "notification.registration_events"
 MATCHING_EVENTS = "notification.matching_events"
