@@ -20,6 +20,10 @@ Decisions made here where the policy is silent:
   a facility's proposal of a place; it is notified to the parent for every operation but a read (P18).
 - The system role is for internal processes only (urgency rule, retention); the gateway never
   authenticates it. It may read, mark urgent and erase, and nothing else.
+- A refusal tells the caller the dossier exists only when the caller may read it (`may_know_of`): a
+  reader refused a change hears "forbidden", anyone else "not found", so ids cannot be probed.
+- Searching across dossiers is the helpdesk's alone (`decide_search`): it serves parents on the phone
+  and at the desk; every other role reaches dossiers by their own relations to them.
 """
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +51,8 @@ CANDIDATE_OPERATIONS = READS | {"make_offer"}
 ENROLLED_OPERATIONS = READS
 REGISTRAR_OPERATIONS = READS | EDITS
 SYSTEM_OPERATIONS = frozenset({"read", "mark_urgent", "erase"})
+# Not an operation on one dossier: who may look dossiers up by name, email, birth date or id.
+SEARCH_ROLES = frozenset({"helpdesk"})
 
 
 def _require_aware(instant: datetime, what: str) -> None:
@@ -179,6 +185,22 @@ def decide(caller: Caller, operation: str, relations: DossierRelations, now: dat
         if target is None:
             return Decision(False, "the request is not part of this dossier")
     return _RULES[caller.role](caller, operation, relations, now, target)
+
+
+def may_know_of(caller: Caller, relations: DossierRelations, now: datetime, *, request_id: str | None = None) -> bool:
+    """May a refusal tell the caller that this dossier (and this request of it) exists?
+
+    Only a caller who may read it already knows: they are refused an operation (403). To anyone else the
+    dossier is answered as absent (404), exactly like an unknown id.
+    """
+    return decide(caller, "read", relations, now, request_id=request_id).allowed
+
+
+def decide_search(caller: Caller) -> Decision:
+    """May `caller` search across dossiers? The helpdesk only; every hit is then read as the helpdesk."""
+    if caller.role in SEARCH_ROLES:
+        return Decision(True, "helpdesk has access to every dossier (P18)")
+    return Decision(False, f"a {caller.role} does not search dossiers: only the helpdesk does")
 
 
 def visible_request_ids(caller: Caller, relations: DossierRelations, now: datetime) -> frozenset[str]:

@@ -4,7 +4,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from loket.access import (
-    OPERATIONS, ROLES, Caller, Decision, DossierRelations, decide, intermediary_access_ends_at, visible_request_ids,
+    OPERATIONS, ROLES, Caller, Decision, DossierRelations, decide, decide_search, intermediary_access_ends_at,
+    may_know_of, visible_request_ids,
 )
 
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=timezone.utc)
@@ -201,6 +202,28 @@ def test_access_table(role, relation, operation, mark):
     assert isinstance(decision, Decision)
     assert (decision.allowed, decision.notify_parent) == {"Y": (True, False), "N": (True, True),
                                                           ".": (False, False)}[mark], decision.reason
+    assert decision.reason
+
+
+@pytest.mark.parametrize("role,relation", [(role, relation) for role in EXPECTED for relation in RELATIONS])
+def test_a_refusal_reveals_the_dossier_exactly_to_those_who_may_read_it(role, relation):
+    reads = parse(EXPECTED[role])[relation]["read"] != "."
+    assert may_know_of(caller(role), RELATIONS[relation], NOW) is reads
+
+
+def test_a_request_hidden_from_a_facility_is_not_revealed_by_a_refusal_either():
+    sibling_enrolled_elsewhere = RELATIONS["chose_mine_sibling_enrolled_elsewhere"]
+    manager = caller("facility_manager")
+    assert may_know_of(manager, sibling_enrolled_elsewhere, NOW)
+    assert not may_know_of(manager, sibling_enrolled_elsewhere, NOW, request_id="req-0")  # enrolled elsewhere
+    assert may_know_of(manager, sibling_enrolled_elsewhere, NOW, request_id="req-1")
+    assert not may_know_of(caller("helpdesk"), sibling_enrolled_elsewhere, NOW, request_id="req-of-another-dossier")
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_only_the_helpdesk_searches_across_dossiers(role):
+    decision = decide_search(caller(role))
+    assert decision.allowed is (role == "helpdesk")
     assert decision.reason
 
 

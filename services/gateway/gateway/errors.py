@@ -3,10 +3,13 @@
 The body is always JSON: {"error": code, "message": text}, plus {"errors": {field: [messages]}}
 for invalid input. A message never carries a stack trace or an exception's internals; an
 unexpected error is logged with the request's correlation id and answered with a generic 500.
+
+Whether a refused dossier operation is a 403 or a 404 is the owning service's answer: it sends NotFound
+to a caller who may not even read the dossier, so its existence is never revealed, and Forbidden to a
+reader refused the operation. The mapping here is the same for every caller.
 """
 import logging
 import math
-from contextlib import contextmanager
 from datetime import timedelta
 
 from marshmallow import ValidationError
@@ -17,7 +20,6 @@ from gateway.accounts import (
     EmailNotConfirmed, InvalidAccount, InvalidConfirmation, LoginRefused, NotAuthenticated,
 )
 from gateway.passwords import PasswordRejected
-from loket.access import Caller
 from gateway.responses import json_response
 from loket.errors import Conflict, Forbidden, InvalidInput, NotFound
 
@@ -89,18 +91,3 @@ def error_response(exc: BaseException):
 def retry_after_seconds(wait: timedelta) -> int:
     """Whole seconds, rounded up, so a client that waits as told is not refused again."""
     return max(1, math.ceil(wait.total_seconds()))
-
-
-@contextmanager
-def dossier_read(caller: Caller):
-    """A dossier the caller may not read is answered as absent, so its existence is not revealed.
-
-    The helpdesk may read every dossier: for it a refusal is a plain 403.
-    """
-    try:
-        yield
-    except Forbidden:
-        if caller.role == "helpdesk":
-            raise
-        raise NotFound("dossier not found") from None
-

@@ -8,7 +8,7 @@ from nameko.dependency_providers import Config
 from nameko.timer import timer
 from sqlalchemy.exc import IntegrityError
 
-from gateway import accounts, errors, payloads, schemas, web
+from gateway import accounts, payloads, schemas, web
 from gateway.dependencies import Accounts, ServiceRpc
 from gateway.entrypoints import http
 from gateway.openapi import openapi_document
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 PUBLIC = (400, 413)
 DOSSIER_READ = (401, 404, 503)
+# A caller who may read the dossier but not do this hears 403; anyone else 404, as for an unknown id.
+DOSSIER_PRIVACY = (401, 403, 404, 503)
 DOSSIER_CHANGE = (400, 401, 403, 404, 409, 413, 503)
 FACILITY_CHANGE = (400, 401, 403, 404, 409, 413, 503)
 DOSSIER_PATH = {"dossier_id": "The dossier's id."}
@@ -212,9 +214,7 @@ class GatewayService(observability.Observable):
           description="404 also when the dossier exists but the caller may not read it.")
     def get_dossier(self, request, dossier_id):
         caller = self._caller(request)
-        with errors.dossier_read(caller):
-            view = self.registration.get_dossier(dossier_id, payloads.actor(caller))
-        return json_response(200, view)
+        return json_response(200, self.registration.get_dossier(dossier_id, payloads.actor(caller)))
 
     @http("PATCH", "/dossiers/<id:dossier_id>/contact", summary="Change contact data", tag="dossiers",
           body=schemas.UpdateContactBody, responses={200: schemas.DossierChanged}, errors=DOSSIER_CHANGE,
@@ -283,32 +283,28 @@ class GatewayService(observability.Observable):
         return self._change("set_restriction", request, dossier_id, schemas.RestrictionBody())
 
     @http("GET", "/dossiers/<id:dossier_id>/access-log", summary="Who read or changed the dossier, and when",
-          tag="privacy", responses={200: schemas.AccessLog}, errors=DOSSIER_READ, path_parameters=DOSSIER_PATH)
+          tag="privacy", responses={200: schemas.AccessLog}, errors=DOSSIER_PRIVACY, path_parameters=DOSSIER_PATH)
     def access_log(self, request, dossier_id):
         caller = self._caller(request)
-        with errors.dossier_read(caller):
-            entries = self.registration.access_log(dossier_id, payloads.actor(caller))
-        return json_response(200, {"entries": entries})
+        return json_response(200, {"entries": self.registration.access_log(dossier_id, payloads.actor(caller))})
 
     @http("GET", "/dossiers/<id:dossier_id>/export", summary="All personal data of the dossier, machine-readable",
-          tag="privacy", responses={200: schemas.PersonalDataExport}, errors=DOSSIER_READ,
+          tag="privacy", responses={200: schemas.PersonalDataExport}, errors=DOSSIER_PRIVACY,
           path_parameters=DOSSIER_PATH, description="GDPR access and portability (P23).")
     def export_personal_data(self, request, dossier_id):
         caller = self._caller(request)
-        with errors.dossier_read(caller):
-            export = self.registration.export_personal_data(dossier_id, payloads.actor(caller))
-        return json_response(200, export)
+        return json_response(200, self.registration.export_personal_data(dossier_id, payloads.actor(caller)))
 
     @http("DELETE", "/dossiers/<id:dossier_id>", summary="Erase the dossier everywhere (GDPR art. 17)",
-          tag="privacy", responses={202: schemas.ErasureRun}, errors=DOSSIER_READ, path_parameters=DOSSIER_PATH,
+          tag="privacy", responses={202: schemas.ErasureRun}, errors=DOSSIER_PRIVACY, path_parameters=DOSSIER_PATH,
           description="The parent (or the helpdesk) asks; every service that holds the dossier's data erases it "
-                      "and confirms. 404 also when the caller may not erase it.")
+                      "and confirms. 403 to a caller who may read the dossier but not erase it, 404 to anyone "
+                      "else.")
     def request_erasure(self, request, dossier_id):
         caller = self._caller(request)
         actor = payloads.actor(caller)
         # Retention runs the erasure but does not know who owns the dossier: registration decides.
-        with errors.dossier_read(caller):
-            self.registration.check_access(dossier_id, "erase", actor)
+        self.registration.check_access(dossier_id, "erase", actor)
         return json_response(202, self.retention.request_erasure(dossier_id, actor))
 
     # -- facilities, free places, rankings, offers ---------------------------------------------------

@@ -2,11 +2,14 @@
 
 The gateway passes who is calling; the decision is made here, by the owner of the data, so a direct
 RPC call with the wrong caller is refused too.
+
+A refusal says the dossier exists only to a caller who may read it (`loket.access.may_know_of`): a
+reader refused an operation gets Forbidden (403), anyone else NotFound (404), as for an unknown id.
 """
 from loket import access
 
 from .dossiers import load_dossier
-from .errors import Forbidden
+from .errors import Forbidden, NotFound
 from .models import Dossier
 from .snapshots import snapshot
 
@@ -33,13 +36,29 @@ def relations_of(dossier: Dossier) -> access.DossierRelations:
     )
 
 
+class Refused(Exception):
+    """The access rules refused the call. The entrypoint audits it, then answers `answer()`: never
+    raised to an RPC caller itself (nameko could not rebuild it on the other side)."""
+
+    def __init__(self, dossier_id: str, reason: str, revealed: bool):
+        super().__init__(reason)
+        self.dossier_id, self.reason, self.revealed = dossier_id, reason, revealed
+
+    def answer(self) -> Exception:
+        if self.revealed:
+            return Forbidden(self.reason)
+        return NotFound(f"dossier {self.dossier_id} not found")
+
+
 def authorize(session, dossier_id, actor, operation, now, request_id=None) -> access.Decision:
-    """Raise NotFound or Forbidden unless the caller may perform `operation` on the dossier."""
+    """Raise Refused unless the caller may perform `operation` on the dossier; NotFound for an unknown one."""
     caller = caller_from(actor)
     dossier = load_dossier(session, dossier_id)
-    decision = access.decide(caller, operation, relations_of(dossier), now, request_id=request_id)
+    relations = relations_of(dossier)
+    decision = access.decide(caller, operation, relations, now, request_id=request_id)
     if not decision.allowed:
-        raise Forbidden(decision.reason)
+        raise Refused(dossier_id, decision.reason,
+                      revealed=access.may_know_of(caller, relations, now, request_id=request_id))
     return decision
 
 

@@ -18,7 +18,7 @@ from loket import observability  # not `import Observable`: `nameko run` would t
 from loket.outbox import Outbox
 
 from . import dossiers, schemas
-from .access import authorize, registrant, require_internal
+from .access import Refused, authorize, registrant, require_internal
 from .dependencies import Encryption
 from .errors import Conflict, Forbidden, NotFound
 
@@ -41,16 +41,24 @@ class RegistrationService(observability.Observable):
     def _validated(self, schema, payload):
         return schemas.validate(schema, payload, self.clock.now().date())
 
+    def _audit_refusal(self, now, dossier_id, actor, operation):
+        with self.db.transaction() as session:
+            dossiers.record_audit(session, now, dossier_id, actor, operation, outcome="refused")
+
     def _guarded(self, dossier_id, actor, operation, work, request_id=None):
-        """Authorize and run `work(session, now)` in one transaction; audit a refusal in its own."""
+        """Authorize and run `work(session, now)` in one transaction; audit a refusal in its own.
+
+        A caller who may not even read the dossier is answered NotFound, like for an unknown id (P22)."""
         now = self.clock.now()
         try:
             with self.db.transaction() as session:
                 authorize(session, dossier_id, actor, operation, now, request_id=request_id)
                 return work(session, now)
+        except Refused as refused:
+            self._audit_refusal(now, dossier_id, actor, operation)
+            raise refused.answer() from None
         except Forbidden:
-            with self.db.transaction() as session:
-                dossiers.record_audit(session, now, dossier_id, actor, operation, outcome="refused")
+            self._audit_refusal(now, dossier_id, actor, operation)
             raise
 
     def _change(self, operation, access_operation, dossier_id, schema, payload, actor, **extra):
@@ -77,7 +85,8 @@ class RegistrationService(observability.Observable):
     @rpc
     def check_access(self, dossier_id, operation, actor):
         """For services that act on a dossier they do not own (retention's erasure on request, matching's
-        offers): may this caller do `operation` to this dossier? Raises NotFound or Forbidden; audited."""
+        offers): may this caller do `operation` to this dossier? Raises Forbidden to a caller who may read
+        the dossier, NotFound to anyone else (as for an unknown dossier); audited."""
         self._guarded(dossier_id, actor, operation, lambda session, now: dossiers.record_audit(
             session, now, dossier_id, actor, f"check:{operation}"))
         return {"allowed": True}

@@ -8,10 +8,9 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound as RouteNotFound
 
 from gateway.accounts import EmailNotConfirmed, InvalidAccount, InvalidConfirmation, LoginRefused, NotAuthenticated
 from gateway.errors import (
-    BackendUnavailable, MalformedBody, PayloadTooLarge, dossier_read, error_response, retry_after_seconds,
+    BackendUnavailable, MalformedBody, PayloadTooLarge, error_response, retry_after_seconds,
 )
 from gateway.passwords import PasswordRejected
-from loket.access import Caller
 from loket.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 
@@ -79,15 +78,3 @@ def test_401_asks_for_a_bearer_token_and_405_says_what_is_allowed():
 def test_anything_unexpected_is_a_generic_500(exc):
     status, body, _ = answer(exc)
     assert (status, body) == (500, {"error": "internal", "message": "Something went wrong on our side."})
-
-
-def test_a_dossier_the_caller_may_not_read_is_not_found_except_for_the_helpdesk():
-    with pytest.raises(NotFound):
-        with dossier_read(Caller(role="parent", actor_id="acc-1")):
-            raise Forbidden("not theirs")
-    with pytest.raises(NotFound):
-        with dossier_read(Caller(role="facility_manager", actor_id="acc-2", facility_ids={"fac-1"})):
-            raise Forbidden("not chosen")
-    with pytest.raises(Forbidden):
-        with dossier_read(Caller(role="helpdesk", actor_id="acc-3")):
-            raise Forbidden("restricted")
