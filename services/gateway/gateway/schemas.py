@@ -163,6 +163,42 @@ class RestrictionBody(Body):
     restricted = fields.Boolean(required=True, truthy={True}, falsy={False})
 
 
+class DossierSearchBody(Body):
+    """Every given criterion must hold; at least one is needed (the registration service checks the values)."""
+    last_name = _text(100, metadata={
+        "description": "The applicant's or the partner's last name starts with this (case and accents ignored)."})
+    email = _text(254, metadata={"description": "The applicant's or the partner's email, exactly (case ignored)."})
+    child_birth_date = fields.Date(metadata={"description": "A child of the dossier was born (or is due) that day."})
+    dossier_id = _text(64)
+    request_id = _text(64, metadata={"description": "A request of the dossier."})
+
+
+class DossierSummaryApplicant(Schema):
+    first_name = fields.String(required=True)
+    last_name = fields.String(required=True)
+
+
+class DossierSummaryRequest(Schema):
+    request_id = fields.String(required=True)
+    status = fields.String(required=True)
+    urgent = fields.Boolean(required=True)
+
+
+class DossierSummary(Schema):
+    """Enough to tell dossiers apart; open one with GET /dossiers/{dossier_id}."""
+    dossier_id = fields.String(required=True)
+    registered_at = fields.String(required=True, metadata={"format": "date-time"})
+    applicant = fields.Nested(DossierSummaryApplicant, required=True)
+    child_birth_dates = fields.List(fields.Date(), required=True)
+    requests = fields.List(fields.Nested(DossierSummaryRequest), required=True)
+
+
+class DossierSearchResults(Schema):
+    results = fields.List(fields.Nested(DossierSummary), required=True)
+    truncated = fields.Boolean(required=True, metadata={
+        "description": "More dossiers matched than are shown (at most 50): narrow the search."})
+
+
 class OwnDossiers(Schema):
     dossier_ids = fields.List(fields.String(), required=True)
 

@@ -209,6 +209,18 @@ class GatewayService(observability.Observable):
         caller = self._caller(request)
         return json_response(200, {"dossier_ids": self.registration.list_own_dossiers(payloads.actor(caller))})
 
+    @http("POST", "/dossiers/searches", summary="Find dossiers by name, email, a child's birth date or id (helpdesk)",
+          tag="helpdesk", body=schemas.DossierSearchBody, responses={200: schemas.DossierSearchResults},
+          errors=(400, 401, 403, 413, 503),
+          description="For the helpdesk only. Every given criterion must hold. At most 50 short summaries, "
+                      "without contact or situation data; each hit is in that dossier's access log as read by "
+                      "the helpdesk account. The criteria travel in the body, not the URL, so no name or email "
+                      "ends up in access logs.")
+    def search_dossiers(self, request):
+        caller = self._caller(request)
+        body = web.validated_body(request, schemas.DossierSearchBody())
+        return json_response(200, self.registration.search_dossiers(body, payloads.actor(caller)))
+
     @http("GET", "/dossiers/<id:dossier_id>", summary="View a dossier", tag="dossiers",
           responses={200: schemas.DossierView}, errors=DOSSIER_READ, path_parameters=DOSSIER_PATH,
           description="404 also when the dossier exists but the caller may not read it.")

@@ -40,7 +40,7 @@ class Refused(Exception):
     """The access rules refused the call. The entrypoint audits it, then answers `answer()`: never
     raised to an RPC caller itself (nameko could not rebuild it on the other side)."""
 
-    def __init__(self, dossier_id: str, reason: str, revealed: bool):
+    def __init__(self, dossier_id: str | None, reason: str, revealed: bool):
         super().__init__(reason)
         self.dossier_id, self.reason, self.revealed = dossier_id, reason, revealed
 
@@ -60,6 +60,15 @@ def authorize(session, dossier_id, actor, operation, now, request_id=None) -> ac
         raise Refused(dossier_id, decision.reason,
                       revealed=access.may_know_of(caller, relations, now, request_id=request_id))
     return decision
+
+
+def authorize_search(actor) -> access.Caller:
+    """Raise Refused (answered Forbidden: no dossier is involved) unless the caller may search dossiers."""
+    caller = caller_from(actor)
+    decision = access.decide_search(caller)
+    if not decision.allowed:
+        raise Refused(None, decision.reason, revealed=True)
+    return caller
 
 
 def registrant(actor, requested) -> dict:

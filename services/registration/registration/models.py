@@ -4,13 +4,14 @@ A dossier's `version` is the sequence of its events: bumped on every change, and
 optimistic-lock column, so two concurrent changes of one dossier cannot both commit the same
 sequence (the loser gets StaleDataError and is retried or rejected by the caller).
 """
+import unicodedata
 from datetime import date, datetime
 
 from sqlalchemy import (
     JSON, Boolean, Date, Float, ForeignKey, Index, Integer, MetaData, String, Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 from loket.db import UtcDateTime
 
@@ -24,6 +25,17 @@ metadata = MetaData(naming_convention={
 
 ID = String(36)
 ACTOR_ID = String(64)
+NAME_KEY_LENGTH = 100
+
+
+def name_key(name: str) -> str:
+    """A name as the helpdesk searches it: case-folded, accents dropped ("Özdemir" -> "ozdemir").
+
+    Computed here rather than with the database's lower(), which SQLite applies to ASCII only and
+    PostgreSQL by its locale, so both find the same dossiers. Cut to the column's length (folding can
+    lengthen a name: "ß" -> "ss"); a search key is cut the same way, so prefixes still match."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))[:NAME_KEY_LENGTH]
 
 
 class Base(DeclarativeBase):
@@ -67,7 +79,16 @@ class Dossier(Base):
     __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
 
-class Applicant(Base):
+class SearchableName:
+    """Keeps `last_name_key` = name_key(last_name) whenever the last name is set (registration, changes)."""
+
+    @validates("last_name")
+    def _keep_name_key(self, _, last_name):
+        self.last_name_key = name_key(last_name)
+        return last_name
+
+
+class Applicant(SearchableName, Base):
     __tablename__ = "applicants"
 
     dossier_id: Mapped[str] = _dossier_fk(primary_key=True)
@@ -81,11 +102,12 @@ class Applicant(Base):
     house_number: Mapped[str] = mapped_column(String(10))
     postal_code: Mapped[str] = mapped_column(String(4))
     municipality: Mapped[str] = mapped_column(String(100))
+    last_name_key: Mapped[str] = mapped_column(String(NAME_KEY_LENGTH))  # kept by SearchableName
 
     dossier: Mapped[Dossier] = relationship(back_populates="applicant")
 
 
-class Partner(Base):
+class Partner(SearchableName, Base):
     __tablename__ = "partners"
 
     dossier_id: Mapped[str] = _dossier_fk(primary_key=True)
@@ -95,6 +117,7 @@ class Partner(Base):
     gender: Mapped[str] = mapped_column(String(1))
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(30))
+    last_name_key: Mapped[str] = mapped_column(String(NAME_KEY_LENGTH))  # kept by SearchableName
 
     dossier: Mapped[Dossier] = relationship(back_populates="partner")
 
@@ -216,12 +239,13 @@ class AccessGrant(Base):
 
 class AuditEntry(Base):
     """Who did what to which dossier (P18, P22). Ids only; no foreign key, so a refused call on an
-    unknown dossier can be audited too."""
+    unknown dossier can be audited too. No dossier for a refused call on no dossier in particular (a
+    search by someone other than the helpdesk): no parent's access log shows it."""
 
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    dossier_id: Mapped[str] = mapped_column(ID, index=True)
+    dossier_id: Mapped[str | None] = mapped_column(ID, index=True)
     actor_role: Mapped[str] = mapped_column(String(20))
     actor_id: Mapped[str | None] = mapped_column(ACTOR_ID)
     operation: Mapped[str] = mapped_column(String(40))

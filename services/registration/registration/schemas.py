@@ -388,6 +388,26 @@ class SetRestrictionInput(InputSchema):
     restricted = boolean(required=True)
 
 
+SEARCH_CRITERIA = ("last_name", "email", "child_birth_date", "dossier_id", "request_id")
+
+
+class SearchDossiersInput(InputSchema):
+    """The helpdesk's search: every given criterion must hold; at least one is needed."""
+
+    last_name = fields.String(validate=Length(1, 100), metadata={
+        "description": "The applicant's or the partner's last name starts with this (case and accents ignored)."})
+    email = fields.Email(validate=Length(max=254), metadata={
+        "description": "The applicant's or the partner's email, exactly (case ignored)."})
+    child_birth_date = fields.Date(metadata={"description": "A child of the dossier was born (or is due) on this day."})
+    dossier_id = fields.String(validate=Length(1, 64))
+    request_id = fields.String(validate=Length(1, 64))
+
+    @validates_schema
+    def _some_criterion(self, data, **kwargs):
+        if not any(data.get(name) for name in SEARCH_CRITERIA):
+            raise ValidationError("Give at least one of: " + ", ".join(SEARCH_CRITERIA) + ".")
+
+
 @lru_cache(maxsize=64)
 def _schema(schema: type[InputSchema], today: date) -> InputSchema:
     # Building a schema costs more than loading with it; one instance per schema and day.

@@ -17,8 +17,8 @@ from loket.logs import LogContext
 from loket import observability  # not `import Observable`: `nameko run` would take it for a service
 from loket.outbox import Outbox
 
-from . import dossiers, schemas
-from .access import Refused, authorize, registrant, require_internal
+from . import dossiers, schemas, search
+from .access import Refused, authorize, authorize_search, registrant, require_internal
 from .dependencies import Encryption
 from .errors import Conflict, Forbidden, NotFound
 
@@ -98,6 +98,20 @@ class RegistrationService(observability.Observable):
             raise Forbidden("only a parent has own dossiers")
         with self.db.transaction() as session:
             return dossiers.owned_dossier_ids(session, actor["actor_id"])
+
+    @rpc
+    def search_dossiers(self, query, actor):
+        """The helpdesk finds dossiers by last name, email, a child's birth date or an id: at most
+        search.MAX_RESULTS summaries, each hit audited as a read (P22). Anyone else: Forbidden, audited."""
+        now = self.clock.now()
+        try:
+            authorize_search(actor)
+        except Refused as refused:
+            self._audit_refusal(now, None, actor, search.OPERATION)
+            raise refused.answer() from None
+        criteria = self._validated(schemas.SearchDossiersInput, query)
+        with self.db.transaction() as session:
+            return search.search_dossiers(session, now, criteria, actor)
 
     @rpc
     def update_contact(self, dossier_id, payload, actor):
