@@ -35,11 +35,29 @@ def run_env(target_metadata, url_from_env="DATABASE_URL"):
             context.run_migrations()
 
 
-def upgrade(alembic_ini, url, revision="head"):
-    """Run a service's migrations programmatically (used by the run script and the tests)."""
-    from alembic import command
+def _config(alembic_ini, url):
     from alembic.config import Config
 
     cfg = Config(str(alembic_ini))
     cfg.attributes["url"] = url
-    command.upgrade(cfg, revision)
+    return cfg
+
+
+def upgrade(alembic_ini, url, revision="head"):
+    """Run a service's migrations programmatically (used by the run script and the tests)."""
+    from alembic import command
+
+    command.upgrade(_config(alembic_ini, url), revision)
+
+
+def check_round_trip(alembic_ini, url):
+    """For tests: migrate up, down to nothing and up again; after each way up the schema must be exactly
+    the models' (alembic's `check` raises on any difference)."""
+    from alembic import command
+
+    cfg = _config(alembic_ini, url)
+    command.upgrade(cfg, "head")
+    command.check(cfg)
+    command.downgrade(cfg, "base")
+    command.upgrade(cfg, "head")
+    command.check(cfg)

@@ -13,12 +13,14 @@ from argon2 import PasswordHasher
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from gateway.models import Account, EmailConfirmation, LoginAttempt
+from gateway.models import Account, ClaimFailure, EmailConfirmation, LoginAttempt
 from gateway.passwords import (
     PRODUCTION_HASHER, check_password_policy, hash_password, needs_rehash, spend_verification_time, verify_password,
 )
 from gateway.sessions import SessionPolicy, delete_stale_sessions, end_session, resume_session, start_session
-from gateway.throttling import ACCOUNT_POLICY, ADDRESS_POLICY, Attempt, ThrottlePolicy, address_key, retry_after
+from gateway.throttling import (
+    ACCOUNT_POLICY, ADDRESS_POLICY, CLAIM_POLICY, Attempt, ThrottlePolicy, address_key, retry_after,
+)
 from gateway.tokens import hash_token, new_token
 from loket.access import Caller
 
@@ -32,6 +34,7 @@ class AccountSettings:
     hasher: PasswordHasher = PRODUCTION_HASHER
     account_throttle: ThrottlePolicy = ACCOUNT_POLICY
     address_throttle: ThrottlePolicy = ADDRESS_POLICY
+    claim_throttle: ThrottlePolicy = CLAIM_POLICY
     sessions: SessionPolicy = field(default_factory=SessionPolicy)
     confirmation_ttl: timedelta = timedelta(hours=48)
 
@@ -193,10 +196,11 @@ def log_out(db: Session, token: str, now: datetime) -> None:
 
 def forget_stale_records(db: Session, now: datetime, settings: AccountSettings = DEFAULT_SETTINGS) -> None:
     """Delete what no longer serves (P22): ended sessions, login attempts past the throttling lookback
-    (they hold client addresses), used or expired confirmation tokens."""
+    (they hold client addresses), used or expired confirmation tokens, failed claims past theirs."""
     delete_stale_sessions(db, now, settings.sessions)
     lookback = max(settings.account_throttle.lookback, settings.address_throttle.lookback)
     db.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at <= now - lookback))
+    db.execute(delete(ClaimFailure).where(ClaimFailure.attempted_at <= now - settings.claim_throttle.lookback))
     db.execute(delete(EmailConfirmation).where(
         EmailConfirmation.used_at.is_not(None) | (EmailConfirmation.expires_at <= now)))
 

@@ -20,6 +20,7 @@ from gateway.accounts import (
     EmailNotConfirmed, InvalidAccount, InvalidConfirmation, LoginRefused, NotAuthenticated,
 )
 from gateway.passwords import PasswordRejected
+from gateway.throttling import TooManyAttempts
 from gateway.responses import json_response
 from loket.errors import Conflict, Forbidden, InvalidInput, NotFound
 
@@ -55,12 +56,17 @@ _STATUS = [
 ]
 
 
-CLIENT_ERRORS = (InvalidInput, ValidationError, InvalidAccount, PasswordRejected, HTTPException,
+CLIENT_ERRORS = (InvalidInput, ValidationError, InvalidAccount, PasswordRejected, HTTPException, TooManyAttempts,
                  *(error_class for error_class, status, _, _ in _STATUS if status < 500))
 
 
 def _invalid(errors):
     return json_response(400, {"error": "invalid_input", "message": "The input is not valid.", "errors": errors})
+
+
+def _too_many(wait: timedelta, message: str):
+    return json_response(429, {"error": "too_many_attempts", "message": message},
+                         headers={"Retry-After": str(retry_after_seconds(wait))})
 
 
 def error_response(exc: BaseException):
@@ -74,8 +80,9 @@ def error_response(exc: BaseException):
     if isinstance(exc, PasswordRejected):
         return _invalid({"password": exc.problems})
     if isinstance(exc, LoginRefused) and exc.retry_after is not None:
-        return json_response(429, {"error": "too_many_attempts", "message": "Too many failed logins; wait."},
-                             headers={"Retry-After": str(retry_after_seconds(exc.retry_after))})
+        return _too_many(exc.retry_after, "Too many failed logins; wait.")
+    if isinstance(exc, TooManyAttempts):
+        return _too_many(exc.retry_after, exc.message)
     for error_class, status, code, message in _STATUS:
         if isinstance(exc, error_class):
             headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None

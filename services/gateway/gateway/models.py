@@ -1,4 +1,5 @@
-"""The gateway's tables, on their own MetaData: accounts, login sessions, login attempts, email confirmations."""
+"""The gateway's tables, on their own MetaData: accounts, login sessions, login attempts, email confirmations,
+failed claim codes."""
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, MetaData, String
@@ -61,3 +62,15 @@ class EmailConfirmation(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ClaimFailure(Base):
+    """A claim code a parent's account tried that registration did not accept: throttles guessing
+    (gateway.claims). The code itself is not stored."""
+    __tablename__ = "claim_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    attempted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_claim_failures_account", "account_id", "attempted_at"),)

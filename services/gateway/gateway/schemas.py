@@ -159,6 +159,23 @@ class DossierChanged(Schema):
     dossier = fields.Nested(SnapshotSchema, required=True)
 
 
+class DossierRegistered(DossierChanged):
+    claim_code = fields.String(metadata={
+        "description": "Only when an intermediary or a facility manager registers, and only in this answer: "
+                       "the one-time code the parent claims the dossier with (POST /dossiers/claims). Hand it "
+                       "to the parent; it is stored only as a hash and cannot be shown again."})
+    claim_code_expires_at = fields.String(metadata={"format": "date-time"})
+
+
+class ClaimBody(Body):
+    claim_code = _text(64, required=True, metadata={
+        "description": "The code the registrant handed over; dashes, spaces and case do not matter."})
+
+
+class DossierClaimed(Schema):
+    dossier_id = fields.String(required=True)
+
+
 class RestrictionBody(Body):
     restricted = fields.Boolean(required=True, truthy={True}, falsy={False})
 

@@ -8,7 +8,7 @@ from nameko.dependency_providers import Config
 from nameko.timer import timer
 from sqlalchemy.exc import IntegrityError
 
-from gateway import accounts, payloads, schemas, web
+from gateway import accounts, claims, payloads, schemas, web
 from gateway.dependencies import Accounts, ServiceRpc
 from gateway.entrypoints import http
 from gateway.openapi import openapi_document
@@ -19,6 +19,7 @@ from loket.access import Caller
 from loket.clock import Clock
 from loket.contracts.gateway import ACCOUNT_CONFIRMATION_REQUESTED
 from loket.db import Database
+from loket.errors import NotFound
 from loket.logs import LogContext
 from loket.outbox import Outbox
 
@@ -192,14 +193,36 @@ class GatewayService(observability.Observable):
 
     # -- dossiers ------------------------------------------------------------------------------------
     @http("POST", "/dossiers", summary="Register a dossier", tag="dossiers", body=schemas.RegisterDossierBody,
-          responses={201: schemas.DossierChanged}, errors=(400, 401, 403, 413, 503),
+          responses={201: schemas.DossierRegistered}, errors=(400, 401, 403, 413, 503),
           description="A parent registers their own dossier; an intermediary or a facility manager "
-                      "(naming facility_id) registers one for a parent.")
+                      "(naming facility_id) registers one for a parent, and gets the claim code the parent "
+                      "claims it with, once.")
     def register_dossier(self, request):
         caller = self._caller(request)
         body = web.validated_body(request, schemas.RegisterDossierBody())
         result = self.registration.register_dossier(payloads.registration(body, caller), payloads.actor(caller))
         return json_response(201, result, headers={"Location": f"/dossiers/{result['dossier']['id']}"})
+
+    @http("POST", "/dossiers/claims", summary="Claim a dossier registered for you, with its claim code (parent)",
+          tag="dossiers", body=schemas.ClaimBody, responses={200: schemas.DossierClaimed},
+          errors=(400, 401, 403, 404, 409, 413, 429, 503),
+          description="The logged-in parent's account becomes the owner of the dossier an intermediary or a "
+                      "facility manager registered for them; they keep their access. 404 alike for an unknown, "
+                      "used or expired code; 409 when the dossier has an owner already; 429 with Retry-After "
+                      "after too many invalid codes from this account.")
+    def claim_dossier(self, request):
+        caller = self._caller(request)
+        body = web.validated_body(request, schemas.ClaimBody())
+        policy = self.account_settings.claim_throttle
+        with self.db.transaction() as session:
+            claims.check_claim_throttle(session, caller.actor_id, self.clock.now(), policy)
+        try:
+            claimed = self.registration.claim_dossier(body, payloads.actor(caller))
+        except NotFound:
+            with self.db.transaction() as session:
+                claims.record_claim_failure(session, caller.actor_id, self.clock.now())
+            raise
+        return json_response(200, claimed)
 
     @http("GET", "/dossiers", summary="The logged-in parent's own dossiers", tag="dossiers",
           responses={200: schemas.OwnDossiers}, errors=(401, 403, 503),

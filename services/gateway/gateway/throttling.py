@@ -1,4 +1,5 @@
-"""Login throttling (P17): exponential lockout of an account and of a client address, pure with `now`.
+"""Login throttling (P17), and of claim codes: exponential lockout of an account and of a client address, pure
+with `now`.
 
 A key (an account, a client address) is locked after `max_failures` failed logins within `window`.
 Each further lockout of the same key doubles, up to `max_lockout`; a whole quiet window after a
@@ -39,6 +40,17 @@ ACCOUNT_POLICY = ThrottlePolicy(max_failures=5, window=timedelta(minutes=15), fi
 # An address may be shared (a family, an office, a carrier's NAT): more room, same escalation.
 ADDRESS_POLICY = ThrottlePolicy(max_failures=20, window=timedelta(minutes=15), first_lockout=timedelta(minutes=1),
                                 max_lockout=timedelta(hours=1), success_resets=False)
+# Claim codes carry 99 random bits; this only keeps an account from trying many codes (gateway.claims).
+CLAIM_POLICY = ThrottlePolicy(max_failures=5, window=timedelta(hours=1), first_lockout=timedelta(minutes=15),
+                              max_lockout=timedelta(hours=6), success_resets=False)
+
+
+class TooManyAttempts(Exception):
+    """429: the key is locked for `retry_after`."""
+
+    def __init__(self, retry_after: timedelta, message: str):
+        super().__init__(message)
+        self.retry_after, self.message = retry_after, message
 
 
 def locked_until(attempts: Iterable[Attempt], now: datetime, policy: ThrottlePolicy) -> datetime | None:

@@ -71,6 +71,14 @@ def authorize_search(actor) -> access.Caller:
     return caller
 
 
+def authorize_claim(actor) -> access.Caller:
+    """Only a parent's own account claims a dossier (registration.claims); raise Refused otherwise."""
+    caller = caller_from(actor)
+    if caller.role != "parent":
+        raise Refused(None, f"a {caller.role} does not claim dossiers: the parent's account does", revealed=True)
+    return caller
+
+
 def registrant(actor, requested) -> dict:
     """Who registers: always the authenticated caller, never what the payload claims.
 

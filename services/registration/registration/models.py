@@ -237,6 +237,25 @@ class AccessGrant(Base):
     dossier: Mapped[Dossier] = relationship(back_populates="access_grants")
 
 
+class ClaimCode(Base):
+    """A one-time code with which a parent's account claims a dossier an intermediary or a facility
+    manager registered for them (it has no owner yet). Only its SHA-256 hash is stored: the code is
+    shown once, to the registrant, who hands it to the parent. Deleted with its dossier."""
+
+    __tablename__ = "claim_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dossier_id: Mapped[str] = _dossier_fk(index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    used_by_account_id: Mapped[str | None] = mapped_column(ACTOR_ID)
+
+    # no collection on Dossier (nothing reads a dossier's codes through it); this tells the unit of work
+    # to insert a new dossier before its code
+    dossier: Mapped[Dossier] = relationship()
+
+
 class AuditEntry(Base):
     """Who did what to which dossier (P18, P22). Ids only; no foreign key, so a refused call on an
     unknown dossier can be audited too. No dossier for a refused call on no dossier in particular (a

@@ -408,6 +408,11 @@ class SearchDossiersInput(InputSchema):
             raise ValidationError("Give at least one of: " + ", ".join(SEARCH_CRITERIA) + ".")
 
 
+class ClaimDossierInput(InputSchema):
+    claim_code = text(64, metadata={"description": "The code the registrant handed the parent; dashes and case "
+                                                   "do not matter."})
+
+
 @lru_cache(maxsize=64)
 def _schema(schema: type[InputSchema], today: date) -> InputSchema:
     # Building a schema costs more than loading with it; one instance per schema and day.

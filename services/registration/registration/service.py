@@ -4,6 +4,8 @@ transaction, return. Every change and its event commit together (transactional o
 Every RPC takes `actor`, the caller the gateway authenticated ({"role", "actor_id", "facility_ids",
 "organisation_id"}); the access rules of the privacy policy are applied here, on every call.
 """
+from datetime import timedelta
+
 from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 from nameko.timer import timer
@@ -17,8 +19,8 @@ from loket.logs import LogContext
 from loket import observability  # not `import Observable`: `nameko run` would take it for a service
 from loket.outbox import Outbox
 
-from . import dossiers, schemas, search
-from .access import Refused, authorize, authorize_search, registrant, require_internal
+from . import claims, dossiers, schemas, search
+from .access import Refused, authorize, authorize_claim, authorize_search, registrant, require_internal
 from .dependencies import Encryption
 from .errors import Conflict, Forbidden, NotFound
 
@@ -44,6 +46,14 @@ class RegistrationService(observability.Observable):
     def _audit_refusal(self, now, dossier_id, actor, operation):
         with self.db.transaction() as session:
             dossiers.record_audit(session, now, dossier_id, actor, operation, outcome="refused")
+
+    def _role_checked(self, authorize_role, actor, operation, now):
+        """Refuse (and audit, without a dossier) a caller whose role may not do `operation` at all."""
+        try:
+            authorize_role(actor)
+        except Refused as refused:
+            self._audit_refusal(now, None, actor, operation)
+            raise refused.answer() from None
 
     def _guarded(self, dossier_id, actor, operation, work, request_id=None):
         """Authorize and run `work(session, now)` in one transaction; audit a refusal in its own.
@@ -74,8 +84,29 @@ class RegistrationService(observability.Observable):
         if isinstance(payload, dict):
             payload = {**payload, "registered_by": registrant(actor, payload.get("registered_by"))}
         data = self._validated(schemas.RegisterDossierInput, payload)
+        now = self.clock.now()
         with self.db.transaction() as session:
-            return dossiers.register_dossier(session, self.clock.now(), data, actor, self.events, self.keyring)
+            result = dossiers.register_dossier(session, now, data, actor, self.events, self.keyring)
+            if data["registered_by"]["role"] != "parent":
+                # No owner account yet: the registrant hands the parent a code to claim it with.
+                ttl = timedelta(days=int(self.config.get("CLAIM_CODE_TTL_DAYS") or claims.DEFAULT_TTL.days))
+                result = {**result, **claims.issue_claim_code(session, now, result["dossier"]["id"], ttl)}
+            return result
+
+    @rpc
+    def claim_dossier(self, payload, actor):
+        """A parent's account becomes the owner of a dossier registered for them, with its one-time claim
+        code. NotFound alike for an unknown, used or expired code; Conflict when it has an owner."""
+        now = self.clock.now()
+        self._role_checked(authorize_claim, actor, claims.OPERATION, now)
+        data = self._validated(schemas.ClaimDossierInput, payload)
+        try:
+            with self.db.transaction() as session:
+                return claims.claim_dossier(session, now, data["claim_code"], actor)
+        except claims.ClaimRefused as refused:
+            if refused.dossier_id is not None:
+                self._audit_refusal(now, refused.dossier_id, actor, claims.OPERATION)
+            raise refused.answer from None
 
     @rpc
     def get_dossier(self, dossier_id, actor):
@@ -104,11 +135,7 @@ class RegistrationService(observability.Observable):
         """The helpdesk finds dossiers by last name, email, a child's birth date or an id: at most
         search.MAX_RESULTS summaries, each hit audited as a read (P22). Anyone else: Forbidden, audited."""
         now = self.clock.now()
-        try:
-            authorize_search(actor)
-        except Refused as refused:
-            self._audit_refusal(now, None, actor, search.OPERATION)
-            raise refused.answer() from None
+        self._role_checked(authorize_search, actor, search.OPERATION, now)
         criteria = self._validated(schemas.SearchDossiersInput, query)
         with self.db.transaction() as session:
             return search.search_dossiers(session, now, criteria, actor)

@@ -71,6 +71,20 @@ def postgres_urls():
     admin.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def urls(request):
+    """Runs the test once with every service on SQLite, once on PostgreSQL (`database_urls`, `postgres_urls`)."""
+    return request.getfixturevalue("database_urls" if request.param == "sqlite" else "postgres_urls")
+
+
+def staff_on(api, urls, role, facility_ids=(), organisation_id=None):
+    """A staff account made on the gateway database of `urls` as the admin command does, logged in."""
+    email = f"{role}-{uuid.uuid4().hex[:8]}@loket.example"
+    create_staff({"DATABASE_URL": urls["gateway"], **CHEAP_ARGON2}, email, role, facility_ids, organisation_id,
+                 PASSWORD)
+    return api.log_in(email)
+
+
 @pytest.fixture
 def start_services(container_factory, amqp_uri):
     """Start registration, the `backends` asked for and the gateway on the given databases; returns the
@@ -111,12 +125,7 @@ def api(api_on, database_urls):
 @pytest.fixture
 def staff(api, database_urls):
     """Create a staff account as the admin command does and log it in: its session token."""
-    def create(role, email=None, facility_ids=(), organisation_id=None):
-        email = email or f"{role}-{uuid.uuid4().hex[:8]}@loket.example"
-        create_staff({"DATABASE_URL": database_urls["gateway"], **CHEAP_ARGON2}, email, role, facility_ids,
-                     organisation_id, PASSWORD)
-        return api.log_in(email)
-    return create
+    return lambda role, **account: staff_on(api, database_urls, role, **account)
 
 
 class Api:

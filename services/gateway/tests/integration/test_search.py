@@ -1,26 +1,10 @@
 """The helpdesk's search across dossiers through HTTP, on SQLite and PostgreSQL: found by name, email, a
 child's birth date or id; refused (and audited) for every other role; every hit in the parent's access log."""
-import uuid
-
-import pytest
 from sqlalchemy import create_engine, text
 
-from gateway.admin import create_staff
 from loket.db import normalise_url
 
-from .conftest import CHEAP_ARGON2, PASSWORD
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def urls(request):
-    return request.getfixturevalue("database_urls" if request.param == "sqlite" else "postgres_urls")
-
-
-def staff_on(api, urls, role, **account):
-    email = f"{role}-{uuid.uuid4().hex[:8]}@loket.example"
-    create_staff({"DATABASE_URL": urls["gateway"], **CHEAP_ARGON2}, email, role, account.get("facility_ids", ()),
-                 account.get("organisation_id"), PASSWORD)
-    return api.log_in(email)
+from .conftest import staff_on
 
 
 def refused_searches(url):
