@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from loket.contracts import registration as contract
 from loket.crypto import Keyring
@@ -43,18 +43,21 @@ def record_audit(session: Session, now: datetime, dossier_id: str, actor: dict, 
 
 
 _WHOLE_DOSSIER = (
-    selectinload(Dossier.applicant), selectinload(Dossier.partner), selectinload(Dossier.children),
-    selectinload(Dossier.requests), selectinload(Dossier.priority), selectinload(Dossier.consents),
+    # one row each: joined into the dossier's own query; collections: one query each
+    joinedload(Dossier.applicant), joinedload(Dossier.partner), joinedload(Dossier.priority),
+    selectinload(Dossier.children), selectinload(Dossier.requests), selectinload(Dossier.consents),
     selectinload(Dossier.access_grants),
 )
 
 
 def load_dossier(session: Session, dossier_id: str) -> Dossier:
     """The dossier with everything it holds. A dossier this session loaded already (the access check
-    does) comes from the identity map without a second round of queries."""
+    does) comes from the identity map without a second round of queries: the session keeps a strong
+    reference to it, since its identity map alone would let an unchanged dossier be collected."""
     dossier = session.get(Dossier, dossier_id, options=_WHOLE_DOSSIER)
     if dossier is None:
         raise NotFound(f"dossier {dossier_id} not found")
+    session.info.setdefault("loaded_dossiers", {})[dossier_id] = dossier
     return dossier
 
 

@@ -86,6 +86,32 @@ def test_get_dossier_returns_the_view_with_the_health_situation(session, registe
                                                                    "get_dossier"]
 
 
+def test_a_dossier_is_loaded_once_per_transaction(session, register, keyring, now, parent):
+    """The access check loads the dossier, then the operation does: the second load must not
+    query again, even after the first caller dropped its reference."""
+    import gc
+
+    from sqlalchemy import event
+
+    dossier_id = register()["id"]
+    session.commit()
+    session.expunge_all()
+    statements = []
+    engine = session.get_bind()
+    listener = lambda *args: statements.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        dossiers.load_dossier(session, dossier_id)
+        first = len(statements)
+        gc.collect()
+        dossiers.load_dossier(session, dossier_id)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+
+    assert 1 <= first <= 5  # the dossier with its one-to-ones, then one query per collection
+    assert len(statements) == first
+
+
 def test_get_dossier_of_an_unknown_dossier_is_not_found(session, keyring, now, parent):
     with pytest.raises(NotFound):
         dossiers.get_dossier(session, now, "no-such-dossier", parent, keyring)
