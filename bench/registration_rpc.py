@@ -5,7 +5,9 @@
 The registration service runs as real `nameko run` processes (1 or more instances on one database),
 against the real broker, on SQLite and on PostgreSQL. Clients are concurrent nameko RPC proxies.
 The clock stops when the last dossier_registered event has reached a subscriber's queue.
-Baseline in the same run: an RPC that only reads (get_dossier), to separate RPC cost from the write path.
+Baselines in the same run: an RPC that only reads (get_dossier), to separate RPC cost from the write
+path; and the ceiling of nameko RPC itself on this machine: the same clients calling a service named
+`registration` whose register_dossier returns at once (`EchoRegistration` below), no database, no event.
 """
 import eventlet
 
@@ -26,6 +28,7 @@ from urllib.parse import quote  # noqa: E402
 import requests  # noqa: E402
 import yaml  # noqa: E402
 from nameko.exceptions import UnknownService  # noqa: E402
+from nameko.rpc import rpc  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
@@ -41,17 +44,27 @@ PARENT = {"role": "parent", "actor_id": "bench-parent"}
 QUEUE = "matching.registration_events"
 
 
+class EchoRegistration:
+    """The no-op ceiling: what nameko RPC alone costs with these clients (run as bench/registration_rpc.py's
+    `registration_rpc:EchoRegistration`)."""
+    name = "registration"
+
+    @rpc
+    def register_dossier(self, payload, actor):
+        return {"dossier": {"id": "echo", "applicant": payload["applicant"]}}
+
+
 def queue_depth(vhost):
     response = requests.get(f"{API}/queues/{quote(vhost, safe='')}/{QUEUE}", timeout=10)
     return response.json().get("messages", 0) if response.ok else 0
 
 
-def start_service(config, instances, workdir):
+def start_service(config, instances, workdir, service="registration.service"):
     path = Path(workdir) / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(ROOT / "bench")}
     processes = [subprocess.Popen([str(Path(sys.executable).parent / "nameko"), "run", "--config", str(path),
-                                   "registration.service"], cwd=ROOT, env=env,
+                                   service], cwd=ROOT, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                  for _ in range(instances)]
     return processes
@@ -63,12 +76,66 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_once(database_url, dossiers, clients, instances):
+def fresh_vhost():
     vhost = f"loket-bench-{uuid.uuid4().hex[:8]}"
     requests.put(f"{API}/vhosts/{vhost}", timeout=10).raise_for_status()
     requests.put(f"{API}/permissions/{vhost}/guest", json={"configure": ".*", "write": ".*", "read": ".*"},
                  timeout=10).raise_for_status()
-    amqp_uri = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    return vhost, f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+
+
+def broker_cpu_seconds():
+    """CPU of the RabbitMQ node (beam.smp), when it runs on this machine."""
+    try:
+        pid = subprocess.run(["pgrep", "-f", "beam.smp"], capture_output=True, text=True).stdout.split()[0]
+        return cpu_seconds(pid)
+    except (IndexError, OSError):
+        return float("nan")
+
+
+def noop_ceiling(dossiers, clients, instances):
+    """Registrations per second the same clients reach against a service that does nothing."""
+    vhost, amqp_uri = fresh_vhost()
+    today = date.today()
+    per_client = dossiers // clients
+    with tempfile.TemporaryDirectory() as workdir:
+        processes = start_service({"AMQP_URI": amqp_uri, "max_workers": 10}, instances, workdir,
+                                  service="registration_rpc:EchoRegistration")
+        try:
+            with ClusterRpcProxy({"AMQP_URI": amqp_uri}) as cluster:
+                for _ in range(60):
+                    try:
+                        cluster.registration.register_dossier(sample_registration(today, 0), PARENT)
+                        break
+                    except UnknownService:
+                        time.sleep(0.5)
+
+            def client(index):
+                with ClusterRpcProxy({"AMQP_URI": amqp_uri}) as cluster:
+                    for n in range(per_client):
+                        cluster.registration.register_dossier(
+                            sample_registration(today, index * per_client + n + 1), PARENT)
+
+            service_cpu = sum(cpu_seconds(process.pid) for process in processes)
+            client_cpu, broker_cpu = time.process_time(), broker_cpu_seconds()
+            started = time.perf_counter()
+            list(eventlet.GreenPool(clients).imap(client, range(clients)))
+            elapsed = time.perf_counter() - started
+            service_cpu = sum(cpu_seconds(process.pid) for process in processes) - service_cpu
+            client_cpu, broker_cpu = time.process_time() - client_cpu, broker_cpu_seconds() - broker_cpu
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(timeout=30)
+            requests.delete(f"{API}/vhosts/{quote(vhost, safe='')}", timeout=30)
+    total = per_client * clients
+    return {"rpc": total / elapsed, "service_cpu_ms": 1000 * service_cpu / total,
+            "client_cpu_ms": 1000 * client_cpu / total, "broker_cpu_ms": 1000 * broker_cpu / total}
+
+
+def run_once(database_url, dossiers, clients, instances):
+    vhost, amqp_uri = fresh_vhost()
     upgrade(ROOT / "services/registration/alembic.ini", database_url)
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url, "ENCRYPTION_KEYS": Keyring.generate_key(),
               "max_workers": 10, "parallel_calls": 20, "WEB_SERVER_ADDRESS": "127.0.0.1:0"}
@@ -104,7 +171,7 @@ def run_once(database_url, dossiers, clients, instances):
                 subprocess.Popen(["py-spy", "record", "--format", "raw", "-o", os.environ["PROFILE_SERVICE"],
                                   "--pid", str(processes[0].pid), "--duration", "15", "--nonblocking"])
             service_cpu = sum(cpu_seconds(process.pid) for process in processes)
-            client_cpu = time.process_time()
+            client_cpu, broker_cpu = time.process_time(), broker_cpu_seconds()
             started = time.perf_counter()
             pool = eventlet.GreenPool(clients)
             list(pool.imap(client, range(clients)))
@@ -113,7 +180,7 @@ def run_once(database_url, dossiers, clients, instances):
                 time.sleep(0.05)
             published = time.perf_counter()
             service_cpu = sum(cpu_seconds(process.pid) for process in processes) - service_cpu
-            client_cpu = time.process_time() - client_cpu
+            client_cpu, broker_cpu = time.process_time() - client_cpu, broker_cpu_seconds() - broker_cpu
             list(pool.imap(reader, range(clients)))
             read_done = time.perf_counter()
         finally:
@@ -124,7 +191,8 @@ def run_once(database_url, dossiers, clients, instances):
             requests.delete(f"{API}/vhosts/{quote(vhost, safe='')}", timeout=30)
     return {"rpc": total / (rpc_done - started), "end_to_end": total / (published - started),
             "reads": total / (read_done - published),
-            "service_cpu_ms": 1000 * service_cpu / total, "client_cpu_ms": 1000 * client_cpu / total}
+            "service_cpu_ms": 1000 * service_cpu / total, "client_cpu_ms": 1000 * client_cpu / total,
+            "broker_cpu_ms": 1000 * broker_cpu / total}
 
 
 def main():
@@ -138,7 +206,9 @@ def main():
     admin = create_engine(normalise_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
     results = {"sqlite": [], "postgresql": []}
     results = {name: runs for name, runs in results.items() if name in args.databases.split(",")}
+    results["no-op"] = []
     for _ in range(args.repeat):
+        results["no-op"].append(noop_ceiling(args.dossiers, args.clients, args.instances))
         if "sqlite" in results:
             with tempfile.TemporaryDirectory() as tmp:
                 results["sqlite"].append(run_once(f"sqlite:///{tmp}/registration.sqlite", args.dossiers,
@@ -155,11 +225,18 @@ def main():
                     connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     print(f"{args.dossiers} dossiers, {args.clients} concurrent clients, {args.instances} service instance(s); "
           f"medians of {args.repeat} runs (per second):")
+    print(f"  (load average {os.getloadavg()[0]:.1f} at the end; CPU per dossier is robust against it, rates are not)")
     for database, runs in results.items():
         median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        if database == "no-op":
+            print(f"  {'no-op RPC':10s} the ceiling: same clients, a service that returns at once {median['rpc']:6.0f}   "
+                  f"CPU per call: service {median['service_cpu_ms']:.1f} ms, clients {median['client_cpu_ms']:.1f} ms, "
+                  f"RabbitMQ {median['broker_cpu_ms']:.1f} ms")
+            continue
         print(f"  {database:10s} registered (RPC answered) {median['rpc']:6.0f}   "
               f"registered + event published {median['end_to_end']:6.0f}   baseline reads {median['reads']:6.0f}   "
-              f"CPU per dossier: service {median['service_cpu_ms']:.1f} ms, clients {median['client_cpu_ms']:.1f} ms")
+              f"CPU per dossier: service {median['service_cpu_ms']:.1f} ms, clients {median['client_cpu_ms']:.1f} ms, "
+              f"RabbitMQ {median['broker_cpu_ms']:.1f} ms")
 
 
 if __name__ == "__main__":
