@@ -10,6 +10,8 @@ Measured, per database:
   - registrations/s: POST /dossiers until `--dossiers` are registered (HTTP 201 = committed with its
     event in the outbox), and the time until every dossier_registered event reached a subscriber's queue;
   - read latency: GET /dossiers/{id} of the clients' own dossiers (p50, p95, p99);
+  - CPU per registration of each process (gateway, registration, RabbitMQ, the HTTP clients) and the
+    ceiling it implies on this machine (cores / total CPU per registration);
   - where the time goes: one request at a time (no queueing) through HTTP, for GET /account (HTTP +
     session check, no RPC), and by RPC straight to the registration service (no HTTP, no session).
 """
@@ -97,6 +99,17 @@ class Databases:
             for name in self.names.values():
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         self.admin.dispose()
+
+
+def cpu_seconds(pid) -> float:
+    """utime + stime of a process, from /proc: robust against other load on the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def broker_pid():
+    found = subprocess.run(["pgrep", "-f", "beam.smp"], capture_output=True, text=True).stdout.split()
+    return found[0] if found else None
 
 
 def start(service, config, instances, workdir):
@@ -216,24 +229,36 @@ def run(kind, args):
             upgrade(ROOT / "services/gateway/alembic.ini", databases.urls["gateway"])
             port = free_port()
             base_url = f"http://127.0.0.1:{port}"
-            processes += start("registration", {
+            registrations = start("registration", {
                 "AMQP_URI": broker.uri, "DATABASE_URL": databases.urls["registration"],
                 "ENCRYPTION_KEYS": Keyring.generate_key(), "WEB_SERVER_ADDRESS": "127.0.0.1:0",
                 "max_workers": 10}, args.registrations, workdir)
-            processes += start("gateway", {
+            processes += registrations
+            gateways = start("gateway", {
                 "AMQP_URI": broker.uri, "DATABASE_URL": databases.urls["gateway"],
                 "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "GATEWAY_EXPOSE_CONFIRMATION_TOKENS": True,
                 "max_workers": 10}, 1, workdir)
+            processes += gateways
             wait_until(lambda: requests.get(f"{base_url}/health", timeout=2).status_code == 200)
             clients = [new_parent(base_url) for _ in range(args.clients)]
             wait_until(lambda: clients[0].post(f"{base_url}/dossiers", json=body(0), timeout=10).status_code == 201)
             register_all(base_url, clients, args.clients * 5)  # warm-up: connections, pools, caches
             warm_events = broker.depth(EVENTS_QUEUE)
 
+            rabbit = broker_pid()
+            groups = {"gateway": [p.pid for p in gateways], "registration": [p.pid for p in registrations],
+                      "rabbitmq": [rabbit] if rabbit else []}
+            cpu_before = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in groups.items()}
+            clients_cpu = time.process_time()
             started = time.perf_counter()
             seconds, write_latencies, ids = register_all(base_url, clients, args.dossiers)
             wait_until(lambda: broker.depth(EVENTS_QUEUE) >= warm_events + args.dossiers, timeout=300)
             events_seconds = time.perf_counter() - started
+            cpu_ms = {name: round(1000 * (sum(cpu_seconds(pid) for pid in pids) - cpu_before[name]) / args.dossiers, 2)
+                      for name, pids in groups.items()}
+            cpu_ms["http_clients"] = round(1000 * (time.process_time() - clients_cpu) / args.dossiers, 2)
+            cpu_ms["total"] = round(sum(cpu_ms.values()), 2)
+            cpu_ms["ceiling_per_second_on_this_machine"] = round(os.cpu_count() * 1000 / cpu_ms["total"])
             read_seconds, read_latencies = read_all(
                 clients, args.reads, lambda index, i: f"{base_url}/dossiers/{ids[index][i % len(ids[index])]}")
             client, own = clients[0], ids[0]
@@ -257,6 +282,7 @@ def run(kind, args):
                 "registrations_per_second": round(args.dossiers / seconds, 1),
                 "registrations_per_second_with_events_delivered": round(args.dossiers / events_seconds, 1),
                 "register": summary(write_latencies),
+                "cpu_ms_per_registration": cpu_ms,
                 "reads_per_second": round(len(read_latencies) / read_seconds, 1),
                 "read_dossier": summary(read_latencies),
                 "one_client_at_a_time": {name: summary(latencies) for name, latencies in one.items()},
