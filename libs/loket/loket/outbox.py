@@ -25,6 +25,15 @@ from loket.tables import outbox, relay_lease
 log = logging.getLogger(__name__)
 
 
+_INSERT_EVENT = insert(outbox)  # built once: a statement per call costs more than the insert itself
+_RECORDED = "loket.outbox.recorded"  # session.info: this transaction recorded events
+_LISTENING = "loket.outbox.listening"  # session.info: the commit and rollback listeners are installed
+
+
+def _forget_recorded(session):
+    session.info.pop(_RECORDED, None)
+
+
 class EventRecorder:
     """What a worker gets from the Outbox dependency."""
 
@@ -41,13 +50,23 @@ class EventRecorder:
             correlation_id=self.correlation_id, version=version,
             occurred_at=self._clock.now() if self._clock else None,
         )
-        session.execute(insert(outbox).values(
-            event_id=body["id"], event_type=event_type, aggregate_id=str(aggregate_id),
-            body=json.dumps(body, separators=(",", ":")), created_at=utcnow(),
-        ))
+        session.execute(_INSERT_EVENT, {
+            "event_id": body["id"], "event_type": event_type, "aggregate_id": str(aggregate_id),
+            "body": json.dumps(body, separators=(",", ":")), "created_at": utcnow(),
+        })
         if self._on_commit is not None:
-            sa_event.listen(session, "after_commit", lambda _session: self._on_commit(), once=True)
+            # The relay is woken once per committed transaction, however many events it recorded;
+            # the listeners are installed once per session.
+            session.info[_RECORDED] = True
+            if not session.info.get(_LISTENING):
+                session.info[_LISTENING] = True
+                sa_event.listen(session, "after_commit", self._committed)
+                sa_event.listen(session, "after_rollback", _forget_recorded)
         return body
+
+    def _committed(self, session):
+        if session.info.pop(_RECORDED, False):
+            self._on_commit()
 
 
 def forget_aggregate(session, aggregate_id) -> int:

@@ -88,3 +88,26 @@ def test_only_the_lease_holder_relays(engine, amqp_uri):
     assert first.relay_once() == 5
     first.close()
     second.close()
+
+
+def test_the_relay_is_woken_once_per_committed_transaction(engine):
+    wakes = []
+    recorder = EventRecorder("registration", on_commit=lambda: wakes.append(1))
+    with Session(engine) as session, session.begin():
+        for n in range(3):
+            recorder.record(session, PING, aggregate_id="d1", sequence=n, data={"n": n})
+        assert wakes == []  # not before the commit: the relay would find nothing yet
+    assert wakes == [1]
+
+    with pytest.raises(RuntimeError):
+        with Session(engine) as session, session.begin():
+            recorder.record(session, PING, aggregate_id="d1", sequence=9, data={"n": 9})
+            raise RuntimeError("the change failed")
+    assert wakes == [1]
+
+    with Session(engine) as session:
+        with session.begin():
+            recorder.record(session, PING, aggregate_id="d2", sequence=1, data={"n": 1})
+        with session.begin():  # the same session, a second transaction: woken again
+            recorder.record(session, PING, aggregate_id="d2", sequence=2, data={"n": 2})
+    assert wakes == [1, 1, 1]
