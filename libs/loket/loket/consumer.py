@@ -34,6 +34,20 @@ class PermanentError(Exception):
     """A failure that retrying cannot fix (bad address, partner refused with 4xx): park at once."""
 
 
+class EventsFailed(Exception):
+    """Raised by a batch handler that committed the rest of its batch: the events it names (by
+    event id) failed, each with its own error, and only they go through retry and parking (a
+    PermanentError is parked at once, anything else retried, alone); the other messages of the
+    batch are acknowledged as handled.
+
+        raise EventsFailed({event["id"]: PermanentError("request missing from its dossier")})
+    """
+
+    def __init__(self, errors):
+        super().__init__(f"{len(errors)} event(s) of the batch failed")
+        self.errors = dict(errors)
+
+
 class EventHandler(Consumer):
     def __init__(self, subscription, **kwargs):
         self.subscription = subscription
@@ -125,7 +139,8 @@ class BatchEventHandler(EventHandler):
     event. A batch is flushed when it is full or `max_wait` seconds after its first event. If the
     handler raises, every message of the batch goes its own way through retry and parking, so the
     handler must be idempotent per event (loket.inbox.claim) - which it is anyway. A retried message
-    is handled alone, so only a poisonous event ends up parked.
+    is handled alone, so only a poisonous event ends up parked. A handler that can tell which events
+    failed may commit the others and raise `EventsFailed`: then only those are retried or parked.
 
         @batch_event_handler("matching.registration_events", batch_size=200)
         def on_registration_events(self, events): ...
@@ -177,12 +192,22 @@ class BatchEventHandler(EventHandler):
         try:
             self.container.spawn_worker(
                 self, (events,), {}, context_data={"correlation_id": events[0]["correlation_id"]},
-                handle_result=partial(self.handle_batch_result, messages))
+                handle_result=partial(self.handle_batch_result, messages, events=events))
         except ContainerBeingKilled:
             for message in messages:
                 self.queue_consumer.requeue_message(message)
 
-    def handle_batch_result(self, messages, worker_ctx, result=None, exc_info=None):
+    def handle_batch_result(self, messages, worker_ctx, result=None, exc_info=None, events=None):
+        if exc_info is not None and isinstance(exc_info[1], EventsFailed) and events is not None:
+            errors = exc_info[1].errors
+            for event, message in zip(events, messages):
+                error = errors.get(event["id"])
+                if error is None:
+                    self.handle_message_processed(message, result)
+                else:
+                    self.handle_message_processed(message, result,
+                                                  (type(error), error, error.__traceback__))
+            return result, exc_info
         for message in messages:
             self.handle_message_processed(message, result, exc_info)
         return result, exc_info

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 
 from loket import contracts, parking
-from loket.consumer import batch_event_handler
+from loket.consumer import EventsFailed, PermanentError, batch_event_handler
 from loket.db import Database, create_db_engine
 from loket.inbox import claim
 from loket.tables import platform_metadata
@@ -17,7 +17,8 @@ SUBSCRIPTION = "matching.registration_events"
 metadata = MetaData()
 applied = Table("applied", metadata, Column("event_id", String(64)), Column("n", Integer))
 batches = []
-state = {"fail_n": None}
+state = {"fail_n": None, "failing": {}}  # failing: n -> exception class, until it is retried that often
+attempts = {}
 
 
 class BatchConsumer:
@@ -27,18 +28,29 @@ class BatchConsumer:
     @batch_event_handler(SUBSCRIPTION, batch_size=50, max_wait=0.05)
     def on_events(self, events):
         batches.append(len(events))
+        failed = {}
         with self.db.transaction() as session:
             for event in events:
-                if state["fail_n"] is not None and event["data"]["n"] == state["fail_n"]:
+                n = event["data"]["n"]
+                attempts[n] = attempts.get(n, 0) + 1
+                if state["fail_n"] is not None and n == state["fail_n"]:
                     raise RuntimeError("one poisonous event")
+                failing = state["failing"].get(n)
+                if failing is not None and (failing is PermanentError or attempts[n] == 1):
+                    failed[event["id"]] = failing(f"event {n}")
+                    continue
                 if claim(session, SUBSCRIPTION, event):
-                    session.execute(insert(applied).values(event_id=event["id"], n=event["data"]["n"]))
+                    session.execute(insert(applied).values(event_id=event["id"], n=n))
+        if failed:
+            raise EventsFailed(failed)
 
 
 @pytest.fixture
 def consumer(container_factory, amqp_uri, sqlite_url):
     batches.clear()
+    attempts.clear()
     state["fail_n"] = None
+    state["failing"] = {}
     engine = create_db_engine(sqlite_url)
     platform_metadata.create_all(engine)
     metadata.create_all(engine)
@@ -80,3 +92,17 @@ def test_a_failing_batch_retries_each_event_and_parks_only_the_poison(consumer):
     assert wait_for(lambda: parking.counts(amqp_uri)[SUBSCRIPTION] == 1, timeout=15)
     assert wait_for(lambda: sorted(applied_ns(engine)) == [n for n in range(20) if n != 7], timeout=15)
     assert parking.list_parked(amqp_uri, SUBSCRIPTION)[0]["error"].startswith("RuntimeError")
+
+
+def test_events_failed_retries_or_parks_only_the_named_events_and_acks_the_rest(consumer):
+    engine, amqp_uri = consumer
+    state["failing"] = {3: PermanentError, 11: RuntimeError}
+    publish(amqp_uri, 20)
+    # 11 failed once, was retried alone and applied; 3 was parked at once; the rest once each.
+    assert wait_for(lambda: sorted(applied_ns(engine)) == [n for n in range(20) if n != 3], timeout=15)
+    assert wait_for(lambda: parking.counts(amqp_uri)[SUBSCRIPTION] == 1, timeout=15)
+    [parked] = parking.list_parked(amqp_uri, SUBSCRIPTION)
+    assert parked["error"] == "PermanentError: event 3"
+    time.sleep(0.5)  # a wrongly retried neighbour would come back by now (RETRY_DELAYS_MS 100)
+    assert {n: count for n, count in attempts.items() if count != 1} == {11: 2}
+    assert sorted(applied_ns(engine)) == [n for n in range(20) if n != 3]
