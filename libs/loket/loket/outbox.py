@@ -45,15 +45,23 @@ class EventRecorder:
 
     def record(self, session, event_type, aggregate_id, sequence, data, version=1):
         """Validate the event against its contract and add it to the outbox in `session`'s transaction."""
-        body = contracts.envelope(
-            event_type, data, aggregate_id=aggregate_id, sequence=sequence, producer=self.producer,
-            correlation_id=self.correlation_id, version=version,
-            occurred_at=self._clock.now() if self._clock else None,
-        )
-        session.execute(_INSERT_EVENT, {
-            "event_id": body["id"], "event_type": event_type, "aggregate_id": str(aggregate_id),
-            "body": json.dumps(body, separators=(",", ":")), "created_at": utcnow(),
-        })
+        return self.record_many(session, [(event_type, aggregate_id, sequence, data)], version)[0]
+
+    def record_many(self, session, events, version=1) -> list[dict]:
+        """`record` for many events, `(event_type, aggregate_id, sequence, data)` each: all validated
+        before any is written, then inserted by one executemany (multi-row INSERTs on PostgreSQL,
+        one prepared statement on SQLite). Returns their envelopes, in order."""
+        occurred_at = self._clock.now() if self._clock else None
+        bodies = [contracts.envelope(event_type, data, aggregate_id=aggregate_id, sequence=sequence,
+                                     producer=self.producer, correlation_id=self.correlation_id,
+                                     version=version, occurred_at=occurred_at)
+                  for event_type, aggregate_id, sequence, data in events]
+        if not bodies:
+            return bodies
+        created_at = utcnow()
+        rows = [{"event_id": body["id"], "event_type": body["type"], "aggregate_id": body["aggregate_id"],
+                 "body": json.dumps(body, separators=(",", ":")), "created_at": created_at} for body in bodies]
+        session.execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
         if self._on_commit is not None:
             # The relay is woken once per committed transaction, however many events it recorded;
             # the listeners are installed once per session.
@@ -62,7 +70,7 @@ class EventRecorder:
                 session.info[_LISTENING] = True
                 sa_event.listen(session, "after_commit", self._committed)
                 sa_event.listen(session, "after_rollback", _forget_recorded)
-        return body
+        return bodies
 
     def _committed(self, session):
         if session.info.pop(_RECORDED, False):

@@ -111,3 +111,31 @@ def test_the_relay_is_woken_once_per_committed_transaction(engine):
         with session.begin():  # the same session, a second transaction: woken again
             recorder.record(session, PING, aggregate_id="d2", sequence=2, data={"n": 2})
     assert wakes == [1, 1, 1]
+
+
+def test_many_events_are_recorded_as_one_would_be_each_and_relayed_in_order(engine, amqp_uri):
+    wakes = []
+    recorder = EventRecorder("registration", correlation_id="corr-1", on_commit=lambda: wakes.append(1))
+    with Session(engine) as session, session.begin():
+        bodies = recorder.record_many(session, [(PING, f"d{n}", n, {"n": n}) for n in range(3)])
+        assert recorder.record_many(session, []) == []
+    assert wakes == [1]
+    assert [(b["aggregate_id"], b["sequence"], b["data"]) for b in bodies] == [
+        ("d0", 0, {"n": 0}), ("d1", 1, {"n": 1}), ("d2", 2, {"n": 2})]
+    assert {(b["producer"], b["correlation_id"], b["type"]) for b in bodies} == {("registration", "corr-1", PING)}
+    assert len({b["id"] for b in bodies}) == 3
+    with engine.connect() as connection:
+        stored = connection.execute(select(outbox.c.event_id, outbox.c.aggregate_id).order_by(outbox.c.id)).all()
+    assert stored == [(b["id"], b["aggregate_id"]) for b in bodies]
+    relay = OutboxRelay(engine, amqp_uri, "registration.outbox")
+    assert relay_all(relay) == 3
+    assert drain_queue(amqp_uri, QUEUE, 3) == bodies
+    relay.close()
+
+
+def test_many_events_with_one_that_breaks_its_contract_write_nothing(engine):
+    with Session(engine) as session, session.begin():
+        with pytest.raises(contracts.ContractError):
+            EventRecorder("registration").record_many(session, [(PING, "d1", 1, {"n": 1}),
+                                                                (PING, "d2", 1, {"n": "not a number"})])
+        assert session.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
