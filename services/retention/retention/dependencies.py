@@ -1,9 +1,7 @@
-"""nameko extensions of the retention service: its settings, a timer whose interval is configured,
-and group commit shared by the workers."""
+"""nameko extensions of the retention service: its settings and a timer whose interval is configured."""
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
-from retention.group_commit import GroupCommit
 from retention.settings import settings_from
 
 
@@ -29,12 +27,3 @@ class ScanTimer(Timer):
 
 scan_timer = ScanTimer.decorator
 
-
-class GroupCommitting(DependencyProvider):
-    """`self.<name>(item, handle_group)`: one GroupCommit shared by every worker of the container."""
-
-    def setup(self):
-        self.group_commit = GroupCommit()
-
-    def get_dependency(self, worker_ctx):
-        return self.group_commit.submit

@@ -12,7 +12,7 @@ from nameko.dependency_providers import Config
 from loket import observability, parking
 from loket.amqp import CONNECTION_ERRORS
 from loket.clock import Clock
-from loket.consumer import event_handler
+from loket.consumer import PermanentError, batch_event_handler, event_handler
 from loket.db import Database
 from loket.errors import Forbidden, InvalidInput, NotFound
 from loket.logs import LogContext
@@ -21,7 +21,7 @@ from loket.outbox import Outbox
 from . import dossiers, erasure, exports, runs
 from .clocks import CLOCK_EVENT_TYPES
 from .counts import load_counts
-from .dependencies import GroupCommitting, RetentionSettings, scan_timer
+from .dependencies import RetentionSettings, scan_timer
 from .statistics import STANDARD_LAYOUTS, publish
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,11 @@ RECEIPTS = "retention.erasure_receipts"
 ERASURE_ROLES = ("parent", "helpdesk")
 FORMATS = ("json", "csv")
 REPORTED_PER_SCAN = 100  # overdue runs logged one by one per scan; the rest are counted
+RECEIPTS_PER_TRANSACTION = 200  # four receipts per dossier: 400,000 for an erasure of 100,000
+
+
+class ReceiptsRetriedAlone(Exception):
+    """A batch held a receipt that fits no run: nothing of it is kept, each receipt is retried alone."""
 
 
 class RetentionService(observability.Observable):
@@ -42,7 +47,6 @@ class RetentionService(observability.Observable):
     events = Outbox()
     clock = Clock()
     settings = RetentionSettings()
-    receipt_groups = GroupCommitting()  # the receipts workers hold at one moment share a transaction
     log_context = LogContext()
     config = Config()
 
@@ -57,15 +61,20 @@ class RetentionService(observability.Observable):
             log.info("erasure run %s started for dossier %s: registration erased it", started.run_id,
                      started.dossier_id)
 
-    @event_handler(RECEIPTS)
-    def on_erasure_receipt(self, event):
-        completed = self.receipt_groups(event, self._record_receipts)
-        if completed:
-            log.info("erasure run %s of dossier %s completed", completed.run_id, completed.dossier_id)
-
-    def _record_receipts(self, receipts):
+    @batch_event_handler(RECEIPTS, batch_size=RECEIPTS_PER_TRANSACTION)
+    def on_erasure_receipts(self, receipts):
+        """Up to RECEIPTS_PER_TRANSACTION receipts in one transaction. One that fits no run rolls the
+        batch back: loket then retries every receipt alone, and alone that one is parked."""
         with self.db.transaction() as session:
-            return runs.record_receipts(session, self.clock.now(), receipts, self.events)
+            outcomes = runs.record_receipts(session, self.clock.now(), receipts, self.events)
+            refused = [outcome for outcome in outcomes if isinstance(outcome, PermanentError)]
+            if refused and len(receipts) == 1:
+                raise refused[0]
+            if refused:
+                raise ReceiptsRetriedAlone(f"{len(refused)} of {len(receipts)} receipts fit no run")
+        for completed in outcomes:
+            if completed:
+                log.info("erasure run %s of dossier %s completed", completed.run_id, completed.dossier_id)
 
     # -- erasure ------------------------------------------------------------------------------------
     @scan_timer()

@@ -6,12 +6,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from loket import topology
 from loket.contracts.retention import DATA_HOLDERS
 from loket.errors import Forbidden, InvalidInput
+from loket.outbox import EventRecorder
 from loket.parking import list_parked
 from loket.tables import inbox
 from loket.testing import drain_queue, publish_raw, wait_for
+from retention import runs
 from retention.clocks import retention_ends_at
 from retention.models import request_counts, tombstones
 
@@ -169,3 +173,25 @@ def test_the_scan_timer_starts_due_erasures_without_being_asked(start_retention,
     clock.set(retention_ends_at(LAST_ACTIVITY) + DAY)
     [requested] = drain_queue(amqp_uri, "matching.erasure_requests", 1)
     assert requested["aggregate_id"] == "dos-timed" and requested["data"]["reason"] == "retention_expired"
+
+
+def test_receipts_wait_in_one_batch_and_one_that_fits_no_run_is_parked_alone(
+        start_retention, rpc, clock, amqp_uri, database, publish_receipt):
+    with Session(database) as session, session.begin():
+        run = runs.request_erasure(session, clock.now(), "dos-batch", runs.PARENT_REQUEST, EventRecorder("retention"))
+    topology.declare_all(amqp_uri)
+    # all queued before the service starts, so they reach it as one batch
+    for service in ("registration", "matching", "notification"):
+        publish_receipt(service, "dos-batch", run.run_id)
+    publish_receipt("consent_export", "dos-batch", "run-unknown")
+    publish_receipt("consent_export", "dos-other", run.run_id)
+    start_retention()
+    assert wait_for(lambda: len(list_parked(amqp_uri, "retention.erasure_receipts")) == 2)
+    parked = list_parked(amqp_uri, "retention.erasure_receipts")
+    assert sorted(item["aggregate_id"] for item in parked) == ["dos-batch", "dos-other"]
+    # the batch failed as a whole (attempt 1), then each receipt came back alone and only these two were refused
+    assert [item["attempts"] for item in parked] == [2, 2]
+    assert all(item["error"].startswith("PermanentError: receipt") for item in parked)
+    assert wait_for(lambda: rpc.erasure_status("dos-batch")["missing"] == ["consent_export"])
+    publish_receipt("consent_export", "dos-batch", run.run_id)
+    assert wait_for(lambda: rpc.erasure_status("dos-batch")["state"] == "completed")
