@@ -12,7 +12,7 @@ from nameko.dependency_providers import Config
 from loket import observability, parking
 from loket.amqp import CONNECTION_ERRORS
 from loket.clock import Clock
-from loket.consumer import PermanentError, batch_event_handler, event_handler
+from loket.consumer import EventsFailed, PermanentError, batch_event_handler, event_handler
 from loket.db import Database
 from loket.errors import Forbidden, InvalidInput, NotFound
 from loket.logs import LogContext
@@ -34,10 +34,6 @@ ERASURE_ROLES = ("parent", "helpdesk")
 FORMATS = ("json", "csv")
 REPORTED_PER_SCAN = 100  # overdue runs logged one by one per scan; the rest are counted
 RECEIPTS_PER_TRANSACTION = 200  # four receipts per dossier: 400,000 for an erasure of 100,000
-
-
-class ReceiptsRetriedAlone(Exception):
-    """A batch held a receipt that fits no run: nothing of it is kept, each receipt is retried alone."""
 
 
 class RetentionService(observability.Observable):
@@ -63,18 +59,17 @@ class RetentionService(observability.Observable):
 
     @batch_event_handler(RECEIPTS, batch_size=RECEIPTS_PER_TRANSACTION)
     def on_erasure_receipts(self, receipts):
-        """Up to RECEIPTS_PER_TRANSACTION receipts in one transaction. One that fits no run rolls the
-        batch back: loket then retries every receipt alone, and alone that one is parked."""
+        """Up to RECEIPTS_PER_TRANSACTION receipts in one transaction; one that fits no run is not
+        recorded, and once the others are committed it is parked (loket.consumer.EventsFailed)."""
         with self.db.transaction() as session:
             outcomes = runs.record_receipts(session, self.clock.now(), receipts, self.events)
-            refused = [outcome for outcome in outcomes if isinstance(outcome, PermanentError)]
-            if refused and len(receipts) == 1:
-                raise refused[0]
-            if refused:
-                raise ReceiptsRetriedAlone(f"{len(refused)} of {len(receipts)} receipts fit no run")
         for completed in outcomes:
-            if completed:
+            if completed and not isinstance(completed, PermanentError):
                 log.info("erasure run %s of dossier %s completed", completed.run_id, completed.dossier_id)
+        refused = {receipt["id"]: outcome for receipt, outcome in zip(receipts, outcomes)
+                   if isinstance(outcome, PermanentError)}
+        if refused:
+            raise EventsFailed(refused)
 
     # -- erasure ------------------------------------------------------------------------------------
     @scan_timer()
