@@ -7,7 +7,8 @@
 Exactly once: an email is inserted once per idempotency key, in the transaction that applies
 its cause (the inbox claim of its event, or the reminder flag of its request). Around the SMTP
 conversation the row is claimed (attempts + 1, `next_attempt_at` pushed a lease ahead) in one
-committed transaction and marked sent in the next. A crash in between leaves the row queued; it
+committed transaction and marked sent in the next (`settle`, with the rest of its delivery
+round). A crash in between leaves the row queued; it
 is sent again once the lease has run out, with the same Message-ID (derived from the key), so
 the worst case is a duplicate the parent's mail client can recognise, never a lost email.
 
@@ -110,11 +111,44 @@ def claim_due(session: Session, wall_now: datetime, lease_seconds: float,
     return [Claimed(row.id, row.attempts + 1, _email(row)) for row in rows]
 
 
+@dataclass(frozen=True)
+class Sent:
+    id: int
+    message_id: str
+    at: datetime  # the service clock
+
+
+@dataclass(frozen=True)
+class Failed:
+    id: int
+    failure: Failure
+    wall_now: datetime
+    message_id: str | None
+
+
+def settle(session: Session, sent: list[Sent], failed: list[Failed]) -> None:
+    """Record the outcomes of a delivery round."""
+    if sent:
+        session.connection().execute(_MARK_SENT, [
+            {"id": outcome.id, "message_id": outcome.message_id, "sent_at": outcome.at}
+            for outcome in sent])
+    for outcome in failed:
+        mark_failed(session, outcome.id, outcome.failure, outcome.wall_now, outcome.message_id)
+
+
 def mark_sent(session: Session, email_id: int, message_id: str, now: datetime) -> None:
-    # The context is what rendering needed; once sent, the log keeps only who, what and when.
-    session.execute(update(EmailLogEntry).where(EmailLogEntry.id == email_id).values(
-        status="sent", sent_at=now, next_attempt_at=None, last_error=None, context=None,
-        message_id=message_id))
+    settle(session, [Sent(email_id, message_id, now)], [])
+
+
+# The context is what rendering needed; once sent, the log keeps only who, what and when.
+# One statement compiled once, executed for all of a round's sent emails at a time.
+_MARK_SENT = text("""
+    UPDATE email_log SET status = 'sent', sent_at = :sent_at, next_attempt_at = NULL,
+        last_error = NULL, context = NULL, message_id = :message_id
+    WHERE id = :id
+""").bindparams(bindparam("sent_at", type_=_table.c.sent_at.type),
+                bindparam("message_id", type_=_table.c.message_id.type),
+                bindparam("id", type_=_table.c.id.type))
 
 
 def mark_failed(session: Session, email_id: int, failure: Failure, wall_now: datetime,

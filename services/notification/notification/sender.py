@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 
 class Mailer:
-    """One delivery round at a time: claim due emails, send them concurrently, settle each."""
+    """One delivery round at a time: claim due emails, send them concurrently, then record every
+    outcome of the round in one transaction."""
 
     def __init__(self, db, transport, sender_settings: settings.SenderSettings, clock):
         self.db = db  # anything with .transaction() (loket.db.DatabaseAccess)
@@ -39,19 +40,23 @@ class Mailer:
         with self.db.transaction() as session:
             claimed = email_log.claim_due(session, utcnow(), self.settings.lease,
                                           self.settings.batch)
+        if not claimed:
+            return 0
         work = deque(claimed)
+        outcomes = Outcomes()
         pool = eventlet.GreenPool(self.settings.concurrency)
         for _ in range(min(self.settings.concurrency, len(claimed))):
-            pool.spawn_n(self._work_off, work)
+            pool.spawn_n(self._work_off, work, outcomes)
         pool.waitall()
+        self._settle(outcomes)
         return len(claimed)
 
-    def _work_off(self, work: deque) -> None:
+    def _work_off(self, work: deque, outcomes: "Outcomes") -> None:
         with self.transport.session() as connection:
             while work:
-                self._deliver(work.popleft(), connection)
+                self._deliver(work.popleft(), connection, outcomes)
 
-    def _deliver(self, claimed: email_log.Claimed, connection) -> None:
+    def _deliver(self, claimed: email_log.Claimed, connection, outcomes: "Outcomes") -> None:
         message_id = None
         try:
             email = claimed.email
@@ -61,21 +66,31 @@ class Mailer:
             connection.send(message)
         except Exception as error:  # whatever fails for one email must not stop the others
             failure = after_failure(self.settings.policy, claimed.attempts, error)
-            self._settle(email_log.mark_failed, claimed, failure, utcnow(), message_id)
+            outcomes.failed.append(email_log.Failed(claimed.id, failure, utcnow(), message_id))
             log.warning("email %s attempt %d failed (%s): %s", claimed.email.idempotency_key,
                         claimed.attempts, "parked" if failure.retry_in is None else "retrying",
                         failure.reason)
             return
-        self._settle(email_log.mark_sent, claimed, message_id, self.clock.now())
+        outcomes.sent.append(email_log.Sent(claimed.id, message_id, self.clock.now()))
 
-    def _settle(self, mark, claimed, *args) -> None:
+    def _settle(self, outcomes: "Outcomes") -> None:
+        # One transaction for the whole round: a commit per email cost more than the email.
         try:
             with self.db.transaction() as session:
-                mark(session, claimed.id, *args)
+                email_log.settle(session, outcomes.sent, outcomes.failed)
         except SQLAlchemyError:
-            # The email stays claimed; once its lease runs out it is tried again (a sent one
-            # is then resent with the same Message-ID).
-            log.exception("email %s: outcome not recorded", claimed.email.idempotency_key)
+            # The emails stay claimed; once their lease runs out they are tried again (the sent
+            # ones are then resent with the same Message-ID).
+            log.exception("outcome of %d email(s) not recorded",
+                          len(outcomes.sent) + len(outcomes.failed))
+
+
+class Outcomes:
+    """What one delivery round did, recorded when the round ends."""
+
+    def __init__(self):
+        self.sent: list[email_log.Sent] = []
+        self.failed: list[email_log.Failed] = []
 
 
 class MailSender(DependencyProvider):

@@ -10,7 +10,7 @@ from nameko.web.handlers import http
 
 from loket import observability  # not `import Observable`: `nameko run` would take it for a service
 from loket.clock import Clock, utcnow
-from loket.consumer import PermanentError, event_handler
+from loket.consumer import EventsFailed, PermanentError, batch_event_handler, event_handler
 from loket.db import Database
 from loket.erasure import erase_traces, forget_parked, record_receipt
 from loket.errors import InvalidInput
@@ -30,6 +30,15 @@ MATCHING_EVENTS = "notification.matching_events"
 GATEWAY_EVENTS = "notification.gateway_events"
 ERASURE_REQUESTS = "notification.erasure_requests"
 REMINDER_BATCH = 500
+# Registration events applied per transaction: a commit (and a worker) per event cost more than
+# the event's own statements.
+REGISTRATION_BATCH = 100
+
+
+class _Undeliverable(Exception):
+    def __init__(self, event_id: str, reason: str):
+        super().__init__(reason)
+        self.event_id, self.reason = event_id, reason
 
 
 class NotificationService(observability.Observable):
@@ -43,19 +52,35 @@ class NotificationService(observability.Observable):
     log_context = LogContext()
 
     # -- events -------------------------------------------------------------------------------------
-    @event_handler(REGISTRATION_EVENTS)
-    def on_registration_event(self, event):
-        try:
-            with self.db.transaction() as session:
-                if not claim(session, REGISTRATION_EVENTS, event):
-                    return
-                queued = operations.apply_registration_event(
-                    session, event, site=settings.site(self.config), now=self.clock.now(),
-                    wall_now=utcnow())
-        except UndeliverableEmail as problem:
-            raise PermanentError(problem.reason) from None
+    @batch_event_handler(REGISTRATION_EVENTS, batch_size=REGISTRATION_BATCH, max_wait=0.05)
+    def on_registration_events(self, events):
+        """A batch of registration events in one transaction, each claimed on its own. An event
+        whose emails cannot be built is taken out and the rest applied again without it; it
+        alone is parked (EventsFailed)."""
+        site = settings.site(self.config)
+        undeliverable = {}
+        while True:
+            try:
+                with self.db.transaction() as session:
+                    queued = sum(
+                        self._apply_registration_event(session, event, site)
+                        for event in events if event["id"] not in undeliverable)
+                break
+            except _Undeliverable as problem:  # rolled back: apply the others again
+                undeliverable[problem.event_id] = PermanentError(problem.reason)
         if queued:
             self.mail.wake()
+        if undeliverable:
+            raise EventsFailed(undeliverable)
+
+    def _apply_registration_event(self, session, event, site) -> int:
+        if not claim(session, REGISTRATION_EVENTS, event):
+            return 0
+        try:
+            return operations.apply_registration_event(
+                session, event, site=site, now=self.clock.now(), wall_now=utcnow())
+        except UndeliverableEmail as problem:
+            raise _Undeliverable(event["id"], problem.reason) from None
 
     @event_handler(MATCHING_EVENTS)
     def on_matching_event(self, event):

@@ -1,12 +1,15 @@
 """The notification service in a real nameko container, on the real broker, sending to a real
 SMTP server (aiosmtpd); with the real registration service where its events matter."""
 import copy
+import json
 import time
 from datetime import datetime, timezone
 
 import requests
+from kombu import Connection
 from sqlalchemy import create_engine, select
 
+from loket import parking
 from loket.contracts import envelope
 from loket.db import normalise_url
 from loket.tables import inbox
@@ -18,6 +21,7 @@ from registration.samples import sample_registration
 PARENT = {"role": "parent", "actor_id": "account-1"}
 HELPDESK = {"role": "helpdesk", "actor_id": "staff-1"}
 SARA = "sara.peeters@example.org"
+REGISTRATION_EVENTS = "notification.registration_events"
 
 
 def registration_event(event_type, snapshot, sequence, **data):
@@ -276,3 +280,37 @@ def test_postgresql_smoke(start_notification, notification_rpc, amqp_uri, smtp, 
     assert message["Content-Language"] == "fr"
     [logged] = notification_rpc.personal_data("dos-0042")["emails"]
     assert (logged["status"], logged["message_id"]) == ("sent", message["Message-ID"])
+
+
+def publish_all(amqp_uri, events):
+    """Publish over one connection, back to back, so that the service takes them in one batch."""
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
+        producer = connection.Producer()
+        for event in events:
+            producer.publish(json.dumps(event), exchange="loket.events", routing_key=event["type"],
+                             content_type="application/json", delivery_mode=2,
+                             message_id=event["id"])
+
+
+def test_an_event_without_a_buildable_email_is_parked_alone_and_its_batch_goes_through(
+        start_notification, notification_config, amqp_uri, smtp):
+    start_notification()
+    dossiers = []
+    for n in range(6):
+        snapshot = sample_snapshot("nl")
+        snapshot["id"], snapshot["applicant"]["email"] = f"dos-{n}", f"ouder{n}@example.org"
+        dossiers.append(snapshot)
+    good = [flagged(snapshot, 1) for snapshot in dossiers[:3] + dossiers[4:]]
+    # A cancellation of a request its own snapshot does not hold: no email can say which one.
+    bad = registration_event("request_cancelled", dossiers[3], 1, request_id="req-gone",
+                             reason=None, cancelled_by=HELPDESK)
+    publish_all(amqp_uri, good[:3] + [bad] + good[3:])
+
+    messages = settled(smtp.mailbox, 5)
+    assert sorted(m["To"] for m in messages) == [f"ouder{n}@example.org" for n in (0, 1, 2, 4, 5)]
+    assert wait_for(lambda: parking.counts(amqp_uri)[REGISTRATION_EVENTS] == 1, timeout=10)
+    [parked] = parking.list_parked(amqp_uri, REGISTRATION_EVENTS)
+    assert (parked["event_id"], parked["attempts"]) == (bad["id"], 1)  # parked at once
+    assert parked["error"] == "PermanentError: request req-gone not in dossier dos-3"
+    assert not handled(notification_config["DATABASE_URL"], bad["id"])  # nothing of it applied
+    assert all(handled(notification_config["DATABASE_URL"], event["id"]) for event in good)

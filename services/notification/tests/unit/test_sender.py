@@ -5,6 +5,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from loket.clock import ManualClock, utcnow
 from notification import email_log
@@ -41,10 +42,10 @@ class FakeTransport:
         self.sent.append(message)
 
 
-def mailer(db, transport, lease=60.0, max_attempts=3, base_delay=0.05):
+def mailer(db, transport, lease=60.0, max_attempts=3, base_delay=0.05, max_delay=0.2):
     settings = SenderSettings(
         sender="Loket <noreply@loket.test>", interval=0.1, batch=50, concurrency=4, lease=lease,
-        policy=RetryPolicy(max_attempts=max_attempts, base_delay=base_delay, max_delay=0.2))
+        policy=RetryPolicy(max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay))
     return Mailer(db, transport, settings, ManualClock(NOW))
 
 
@@ -148,3 +149,79 @@ def test_one_round_sends_many_emails_concurrently_each_once(db):
     assert sorted(m["Message-ID"] for m in transport.sent) == \
         sorted(message_id(f"evt-{n}:dossier_flagged", "loket.test") for n in range(20))
     assert transport.sessions == 4  # one per concurrent worker, not one per email
+
+
+class CountingDatabase:
+    """The test database, counting the transactions begun through it."""
+
+    def __init__(self, db):
+        self.db = db
+        self.transactions = 0
+
+    def transaction(self):
+        self.transactions += 1
+        return self.db.transaction()
+
+
+class FailingFor(FakeTransport):
+    """Fails the emails to the named recipients, each with its error; sends the others."""
+
+    def __init__(self, errors_by_recipient):
+        super().__init__()
+        self.errors_by_recipient = errors_by_recipient
+
+    def send(self, message):
+        error = self.errors_by_recipient.get(message["To"])
+        if error is not None:
+            raise error
+        self.sent.append(message)
+
+
+def test_a_round_records_all_its_outcomes_in_one_transaction(db):
+    for n in range(12):
+        queue(db, key=f"evt-{n}:dossier_flagged", recipient=f"parent{n}@example.org")
+    transport = FailingFor({
+        "parent3@example.org": TransientMailError("recipient refused", 451),
+        "parent7@example.org": PermanentMailError("recipient refused", 550),
+    })
+    counting = CountingDatabase(db)
+    assert mailer(counting, transport, base_delay=60, max_delay=60).send_due() == 12
+    assert counting.transactions == 2  # the claim, then every outcome of the round
+    statuses = {n: entry(db, f"evt-{n}:dossier_flagged") for n in range(12)}
+    assert {n for n, logged in statuses.items() if logged.status == "sent"} == \
+        set(range(12)) - {3, 7}
+    assert all(statuses[n].sent_at == NOW and statuses[n].context is None
+               and statuses[n].message_id == message_id(f"evt-{n}:dossier_flagged", "loket.test")
+               for n in set(range(12)) - {3, 7})
+    assert (statuses[3].status, statuses[3].last_error, statuses[3].context is not None) == \
+        ("queued", "TransientMailError: recipient refused (SMTP 451)", True)
+    assert (statuses[7].status, statuses[7].last_error) == \
+        ("parked", "PermanentMailError: recipient refused (SMTP 550)")
+    assert counting.transactions == 2
+    assert mailer(counting, transport).send_due() == 0  # nothing due: the retry waits a minute
+
+
+def test_outcomes_that_cannot_be_recorded_leave_the_round_claimed_until_the_lease_ends(db):
+    queue(db)
+    transport = FakeTransport()
+
+    class Unrecordable:
+        """Claims go through; the round's outcomes cannot be written."""
+
+        def __init__(self):
+            self.calls = 0
+
+        def transaction(self):
+            self.calls += 1
+            if self.calls == 2:
+                raise OperationalError("UPDATE email_log", {}, Exception("disk I/O error"))
+            return db.transaction()
+
+    assert mailer(Unrecordable(), transport, lease=0.2).send_due() == 1
+    assert entry(db).status == "queued"  # still claimed: no other sender takes it meanwhile
+    assert mailer(db, transport, lease=0.2).send_due() == 0
+    time.sleep(0.25)
+    assert mailer(db, transport).send_due() == 1
+    first, resent = transport.sent
+    assert first["Message-ID"] == resent["Message-ID"]
+    assert (entry(db).status, entry(db).attempts) == ("sent", 2)
