@@ -56,7 +56,13 @@ class StoredRun:
 
 
 # Built once: receipts arrive four per dossier, and building a statement costs more than running it.
-# Rows go in as one multi-row INSERT: pg8000 runs an executemany as one statement per row.
+# Rows go in by executemany of a prebuilt INSERT (multi-row INSERTs on PostgreSQL, one prepared
+# statement on SQLite): an INSERT with the rows as literal VALUES is compiled anew every time, which
+# cost more than the rest of the transaction.
+_INSERT_CLOCK = insert(retention_clocks)
+_INSERT_RUN = insert(erasure_runs)
+_INSERT_RECEIPT = insert(erasure_receipts)
+_INSERT_TOMBSTONE = insert(tombstones)
 _LOCK_RUNS = select(erasure_runs).where(erasure_runs.c.run_id.in_(bindparam("run_ids", expanding=True))) \
     .order_by(erasure_runs.c.run_id).with_for_update()
 _RECEIPTS_OF_RUNS = select(erasure_receipts).where(
@@ -103,11 +109,11 @@ def stop_clocks(session: Session, now: datetime, dossier_ids: list[str]) -> None
     if stopped < len(dossier_ids):
         known = set(session.scalars(
             select(retention_clocks.c.dossier_id).where(retention_clocks.c.dossier_id.in_(dossier_ids))))
-        session.execute(insert(retention_clocks).values([
+        session.execute(_INSERT_CLOCK, [
             {"dossier_id": dossier_id, "last_activity_at": now, "has_active_request": False, "erased": True,
              "sequence": -1}
             for dossier_id in dossier_ids if dossier_id not in known
-        ]))
+        ])
 
 
 def start_runs(session: Session, now: datetime, dossier_ids: list[str], reason: str, events) -> list[StoredRun]:
@@ -117,11 +123,11 @@ def start_runs(session: Session, now: datetime, dossier_ids: list[str], reason: 
     if not started:
         return started
     stop_clocks(session, now, dossier_ids)
-    session.execute(insert(erasure_runs).values([
+    session.execute(_INSERT_RUN, [
         {"run_id": run.run_id, "dossier_id": run.dossier_id, "reason": reason, "started_at": run.state.started_at,
          "attempts": run.state.attempts, "last_attempt_at": run.state.started_at, "completed_at": None}
         for run in started
-    ]))
+    ])
     _request(session, events, started)
     return started
 
@@ -213,7 +219,7 @@ def record_receipts(session: Session, now: datetime, receipts: Sequence[dict], e
             completed.append(run)
         outcomes.append(run if run.completed_at else None)
     if added:
-        session.execute(insert(erasure_receipts).values(added))
+        session.execute(_INSERT_RECEIPT, added)
     if completed:
         _complete(session, completed, events)
     return outcomes
@@ -235,7 +241,7 @@ def _complete(session, completed: list[StoredRun], events):
     session.execute(_DELETE_CLOCKS, {"dossier_ids": dossier_ids})
     # what the inbox knows of these dossiers (loket.inbox.forget_aggregate, for many at once)
     session.execute(_FORGET_INBOX, {"dossier_ids": dossier_ids})
-    session.execute(insert(tombstones).values([{"dossier_id": dossier_id} for dossier_id in dossier_ids]))
+    session.execute(_INSERT_TOMBSTONE, [{"dossier_id": dossier_id} for dossier_id in dossier_ids])
     by_completion = attrgetter("completed_at")
     for completed_at, group in groupby(sorted(completed, key=by_completion), key=by_completion):
         session.execute(_COMPLETE_RUNS, {"run_ids": [run.run_id for run in group], "completed_at": completed_at})
