@@ -7,8 +7,12 @@
 
 Two instances racing on one event both insert; the loser's commit fails on the primary key, its
 handler raises, the retry sees the row and does nothing.
+
+A handler that applies many events in one transaction (a batch) claims them all at once:
+
+    fresh = claim_all(session, "consent_export.registration_events", events)
 """
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 
 from loket.clock import utcnow
 from loket.tables import inbox
@@ -24,6 +28,31 @@ def claim(session, consumer, event) -> bool:
     session.execute(insert(inbox).values(
         consumer=consumer, event_id=event["id"], aggregate_id=event["aggregate_id"], processed_at=utcnow()))
     return True
+
+
+_SEEN_AMONG = select(inbox.c.event_id).where(inbox.c.consumer == bindparam("consumer"),
+                                             inbox.c.event_id.in_(bindparam("ids", expanding=True)))
+
+
+def claim_all(session, consumer, events) -> list:
+    """`claim` for many events in two statements: those this consumer has not seen yet, each once
+    and in the given order, recorded as seen in the same transaction."""
+    if not events:
+        return []
+    connection = session.connection()
+    seen = set(connection.execute(_SEEN_AMONG, {"consumer": consumer,
+                                                "ids": [event["id"] for event in events]}).scalars())
+    fresh = []
+    for event in events:
+        if event["id"] not in seen:
+            seen.add(event["id"])
+            fresh.append(event)
+    if fresh:
+        now = utcnow()
+        connection.execute(insert(inbox), [{"consumer": consumer, "event_id": event["id"],
+                                            "aggregate_id": event["aggregate_id"], "processed_at": now}
+                                           for event in fresh])
+    return fresh
 
 
 def forget_aggregate(session, aggregate_id, keep_event_id=None) -> int:

@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from consent_export.fields import PARTNERS
 from consent_export.models import (
     DELIVERED, PARKED, PENDING, QUEUED, SUPERSEDED, DossierState, ErasedDossier, ExportedData,
     QueuedTransfer, TransferLogEntry, as_utc,
@@ -38,13 +39,22 @@ _log = TransferLogEntry.__table__
 _states = DossierState.__table__
 _exported = ExportedData.__table__
 
-_IS_ERASED = select(exists().where(ErasedDossier.__table__.c.dossier_ref == bindparam("b_ref")))
+_erased = ErasedDossier.__table__
+
+_ERASED_AMONG = select(_erased.c.dossier_ref).where(
+    _erased.c.dossier_ref.in_(bindparam("b_refs", expanding=True)))
 _LOCK_STATE = (select(_states.c.last_sequence).where(_states.c.dossier_id == bindparam("b_dossier"))
                .with_for_update())
+# Several dossiers' rows, always locked in the same order (two batches cannot wait on each other).
+_LOCK_STATES = (select(_states.c.dossier_id, _states.c.last_sequence, _states.c.restricted)
+                .where(_states.c.dossier_id.in_(bindparam("b_dossiers", expanding=True)))
+                .order_by(_states.c.dossier_id).with_for_update())
 _INSERT_STATE = insert(_states)
 _UPDATE_STATE = update(_states).where(_states.c.dossier_id == bindparam("b_dossier"))
-_SELECT_EXPORTED = (select(_exported.c.partner, _exported.c.payload_hash, _exported.c.consent_id)
-                    .where(_exported.c.dossier_id == bindparam("b_dossier")))
+_FORGET_STATES = delete(_states).where(_states.c.dossier_id.in_(bindparam("b_dossiers", expanding=True)))
+_SELECT_EXPORTED = (select(_exported.c.dossier_id, _exported.c.partner, _exported.c.payload_hash,
+                           _exported.c.consent_id)
+                    .where(_exported.c.dossier_id.in_(bindparam("b_dossiers", expanding=True))))
 _EXPORTED_KEY = and_(_exported.c.dossier_id == bindparam("b_dossier"),
                      _exported.c.partner == bindparam("b_partner"))
 _INSERT_EXPORTED = insert(_exported)
@@ -59,46 +69,90 @@ _RELEASED = {"lease_owner": None, "lease_until": None, "partner_status": bindpar
 _OUTCOME_COLUMNS = (_transfers.c.status, _transfers.c.attempts, _transfers.c.kind,
                     _transfers.c.dossier_id, _transfers.c.idempotency_key)
 _WAS_QUEUED = _transfers.c.status == QUEUED
-_RELEASE_DELIVERED = update(_transfers).where(_LEASED).values(
+# Deliveries with the same answer, together; a transfer whose lease this owner lost is left alone.
+_RELEASE_DELIVERED = update(_transfers).where(
+    _transfers.c.id.in_(bindparam("b_ids", expanding=True)), _transfers.c.lease_owner == bindparam("b_owner"),
+).values(
     **_RELEASED, status=case((_WAS_QUEUED, DELIVERED), else_=_transfers.c.status),
     payload=case((_WAS_QUEUED, None), else_=_transfers.c.payload),
-).returning(*_OUTCOME_COLUMNS)
+).returning(_transfers.c.id, *_OUTCOME_COLUMNS)
 _RELEASE_FAILED = update(_transfers).where(_LEASED).values(**_RELEASED).returning(*_OUTCOME_COLUMNS)
 _RESCHEDULE = update(_transfers).where(_transfers.c.id == bindparam("b_id")).values(
     status=bindparam("b_next_status"), next_attempt_at=bindparam("b_at"))
-_LOG_OUTCOME = update(_log).where(_log.c.idempotency_key == bindparam("b_key")).values(
+_LOGGED_ANSWER = case((_log.c.pseudonymised, None), else_=bindparam("b_answer", type_=String))
+_LOG_FAILED = update(_log).where(_log.c.idempotency_key == bindparam("b_key")).values(
     attempts=bindparam("b_attempts"), status=bindparam("b_log_status"),
-    partner_status=bindparam("b_status"),
-    partner_answer=case((_log.c.pseudonymised, None), else_=bindparam("b_answer", type_=String)),
-    sent_at=func.coalesce(bindparam("b_sent", type_=DateTime(timezone=True)), _log.c.sent_at),
+    partner_status=bindparam("b_status"), partner_answer=_LOGGED_ANSWER,
+)
+# A transfer superseded while in flight that did reach the partner is logged as delivered.
+_LOG_DELIVERED = update(_log).where(_log.c.idempotency_key.in_(bindparam("b_keys", expanding=True))).values(
+    attempts=select(_transfers.c.attempts).where(_transfers.c.idempotency_key == _log.c.idempotency_key)
+    .scalar_subquery(),
+    status=DELIVERED, partner_status=bindparam("b_status"), partner_answer=_LOGGED_ANSWER,
+    sent_at=bindparam("b_sent", type_=DateTime(timezone=True)),
 )
 # An erased dossier has no state row; its delete was kept only until the partner had it.
-_DROP_ERASED_DELETE = delete(_transfers).where(
-    _transfers.c.id == bindparam("b_id"),
+_DROP_ERASED_DELETES = delete(_transfers).where(
+    _transfers.c.id.in_(bindparam("b_ids", expanding=True)),
     ~exists().where(_states.c.dossier_id == _transfers.c.dossier_id))
 
 
 def apply_event(session: Session, event: Mapping, now: datetime,
                 pseudonym: Callable[[str], str]) -> list[Transfer]:
     """Queue the transfers a registration event causes; returns them (an older event: none)."""
-    if event["type"] not in DOSSIER_EVENT_TYPES:
+    return apply_events(session, [event], now, pseudonym)
+
+
+def apply_events(session: Session, events: list[Mapping], now: datetime,
+                 pseudonym: Callable[[str], str]) -> list[Transfer]:
+    """Queue the transfers registration events cause, in one transaction; returns them.
+
+    The events (of any dossiers, in arrival order) end exactly as if `apply_event` had taken them
+    one by one in that order: each dossier's state row is locked (made when new) and checked for
+    an erasure, an event not newer than the dossier's last applied one is ignored, and each
+    applied event is decided against what the partners hold after the events before it. The work
+    is done in a few statements for the whole batch, not a few per event.
+
+    On PostgreSQL, withdrawals of two dossiers in one batch can wait crosswise on a sender's turn
+    that records outcomes of both; PostgreSQL then aborts one transaction (a deadlock), and it is
+    done again: the batch's events one by one (loket.consumer), the turn's outcomes at the next turn.
+    """
+    events = [event for event in events if event["type"] in DOSSIER_EVENT_TYPES]
+    if not events:
         return []
-    dossier_id = event["aggregate_id"]
-    last_sequence = lock_dossier(session, dossier_id, event["sequence"])
-    # Checked under the dossier's lock: an erasure that committed meanwhile is seen here.
-    if session.execute(_IS_ERASED, {"b_ref": pseudonym(dossier_id)}).scalar_one():
-        if last_sequence is None:
-            forget_dossier_state(session, dossier_id)
-        return []
-    if last_sequence is not None and event["sequence"] <= last_sequence:
-        return []
-    snapshot = event["data"].get("dossier")
-    state = {"b_dossier": dossier_id, "last_sequence": event["sequence"]}
-    if snapshot is not None:
-        state["restricted"] = snapshot["restricted"] is True
-    session.execute(_UPDATE_STATE, state)
-    held = exported_for(session, dossier_id)
-    return queue_transfers(session, transfers_for_event(event, held), now, held)
+    dossier_ids = sorted({event["aggregate_id"] for event in events})
+    found = {row.dossier_id: row for row in session.execute(_LOCK_STATES, {"b_dossiers": dossier_ids})}
+    # Which events apply, and each dossier's state once they have: pure, from the rows locked.
+    states = {dossier_id: {"last_sequence": row.last_sequence, "restricted": row.restricted}
+              for dossier_id, row in found.items()}
+    applicable = []
+    for event in events:
+        state = states.setdefault(event["aggregate_id"], {"last_sequence": None, "restricted": False})
+        if state["last_sequence"] is not None and event["sequence"] <= state["last_sequence"]:
+            continue
+        state["last_sequence"] = event["sequence"]
+        snapshot = event["data"].get("dossier")
+        if snapshot is not None:
+            state["restricted"] = snapshot["restricted"] is True
+        applicable.append(event)
+    new = [dossier_id for dossier_id in dossier_ids if dossier_id not in found]
+    if new:
+        # The insert locks a new dossier's row; a concurrent creator fails on the key and is retried.
+        session.execute(_INSERT_STATE, [{"dossier_id": dossier_id, **states[dossier_id]}
+                                        for dossier_id in new])
+    # Checked under the dossiers' locks: an erasure that committed meanwhile is seen here.
+    erased = erased_among(session, dossier_ids, pseudonym)
+    if gone := [dossier_id for dossier_id in new if dossier_id in erased]:
+        session.execute(_FORGET_STATES, {"b_dossiers": gone})
+    live = {event["aggregate_id"] for event in applicable} - erased
+    if changed := [dossier_id for dossier_id in dossier_ids if dossier_id in found and dossier_id in live]:
+        session.execute(_UPDATE_STATE, [{"b_dossier": dossier_id, **states[dossier_id]}
+                                        for dossier_id in changed])
+    queue = _Queue(session, now, exported_among(session, sorted(live)))
+    for event in applicable:
+        if event["aggregate_id"] in live:
+            queue.add(transfers_for_event(event, queue.held(event["aggregate_id"])))
+    return queue.finish()
 
 
 def lock_dossier(session: Session, dossier_id: str, sequence: int = 0) -> int | None:
@@ -112,61 +166,124 @@ def lock_dossier(session: Session, dossier_id: str, sequence: int = 0) -> int | 
     return last
 
 
+def erased_among(session: Session, dossier_ids: list[str], pseudonym: Callable[[str], str]) -> set[str]:
+    """The dossiers of `dossier_ids` that were erased here."""
+    refs = {pseudonym(dossier_id): dossier_id for dossier_id in dossier_ids}
+    return {refs[ref] for ref in session.execute(_ERASED_AMONG, {"b_refs": list(refs)}).scalars()}
+
+
 def forget_dossier_state(session: Session, dossier_id: str) -> int:
     """Drop the dossier's state row (ids and flags); returns the rows deleted."""
-    return session.execute(delete(_states).where(_states.c.dossier_id == dossier_id)).rowcount
+    return session.execute(_FORGET_STATES, {"b_dossiers": [dossier_id]}).rowcount
 
 
 def exported_for(session: Session, dossier_id: str) -> dict[str, Exported]:
     """What each partner holds for the dossier (once its queue is delivered), by partner."""
-    rows = session.execute(_SELECT_EXPORTED, {"b_dossier": dossier_id})
-    return {partner: Exported(digest, consent) for partner, digest, consent in rows}
+    return exported_among(session, [dossier_id]).get(dossier_id, {})
+
+
+def exported_among(session: Session, dossier_ids: list[str]) -> dict[str, dict[str, Exported]]:
+    """`exported_for` of several dossiers: {dossier id: {partner: Exported}}, only those holding any."""
+    held: dict[str, dict[str, Exported]] = {}
+    if dossier_ids:
+        for dossier_id, partner, digest, consent in session.execute(_SELECT_EXPORTED,
+                                                                     {"b_dossiers": dossier_ids}):
+            held.setdefault(dossier_id, {})[partner] = Exported(digest, consent)
+    return held
 
 
 def queue_transfers(session: Session, transfers: list[Transfer], now: datetime,
                     held: Mapping[str, Exported]) -> list[Transfer]:
     """Add `transfers` (of one dossier) to their (dossier, partner) queues and to the log, and
-    record what each partner will hold (`held`: what it held before). A delete first supersedes
-    what is still waiting; it is not queued at all when nothing ever left for that partner since
-    the last delete (there is nothing to delete there). Returns the transfers queued."""
-    queued = []
-    for transfer in transfers:
-        _set_exported(session, transfer, transfer.partner in held)
-        if transfer.kind == DELETE:
-            _supersede_waiting(session, transfer.dossier_id, transfer.partner)
-            if not _partner_may_hold_data(session, transfer.dossier_id, transfer.partner):
-                continue
-        queued.append(transfer)
-    if queued:
-        # One statement each for all of them: one round trip on PostgreSQL (insertmanyvalues).
-        session.execute(_INSERT_TRANSFER, [{
+    record what each partner will hold (`held`: what it held before). Returns the transfers
+    queued (see `_Queue.add`)."""
+    if not transfers:
+        return []
+    queue = _Queue(session, now, {transfers[0].dossier_id: dict(held)})
+    queue.add(transfers)
+    return queue.finish()
+
+
+class _Queue:
+    """Transfers being queued in one transaction, and what each partner will hold after them.
+
+    Rows are written together at the end (`finish`): the transfers and their log rows in one
+    statement each (one round trip on PostgreSQL, insertmanyvalues), what the partners hold as
+    the difference between before and after. A delete first makes the table show what was queued
+    before it, since it asks the table what is still waiting.
+    """
+
+    def __init__(self, session: Session, now: datetime, held: dict[str, dict[str, Exported]]):
+        self._session = session
+        self._now = now
+        self._held = held  # {dossier id: {partner: Exported}}, kept up to date by `add`
+        self._before = {dossier_id: dict(partners) for dossier_id, partners in held.items()}
+        self._unwritten: list[Transfer] = []
+        self.queued: list[Transfer] = []
+
+    def held(self, dossier_id: str) -> dict[str, Exported]:
+        """What each partner holds for the dossier after the transfers queued so far."""
+        return self._held.setdefault(dossier_id, {})
+
+    def add(self, transfers: list[Transfer]) -> None:
+        """Queue `transfers`. A delete first supersedes what is still waiting; it is not queued at
+        all when nothing ever left for that partner since the last delete (there is nothing to
+        delete there)."""
+        for transfer in transfers:
+            held = self.held(transfer.dossier_id)
+            if transfer.exported is None:
+                held.pop(transfer.partner, None)
+            else:
+                held[transfer.partner] = transfer.exported
+            if transfer.kind == DELETE:
+                self._write_transfers()
+                _supersede_waiting(self._session, transfer.dossier_id, transfer.partner)
+                if not _partner_may_hold_data(self._session, transfer.dossier_id, transfer.partner):
+                    continue
+            self._unwritten.append(transfer)
+            self.queued.append(transfer)
+
+    def finish(self) -> list[Transfer]:
+        self._write_exported()
+        self._write_transfers()
+        return self.queued
+
+    def _write_transfers(self) -> None:
+        if not self._unwritten:
+            return
+        transfers, self._unwritten = self._unwritten, []
+        self._session.execute(_INSERT_TRANSFER, [{
             "idempotency_key": transfer.idempotency_key, "dossier_id": transfer.dossier_id,
             "partner": transfer.partner, "kind": transfer.kind, "payload": transfer.payload,
             "field_names": list(transfer.field_names), "consent_id": transfer.consent_id,
             "status": QUEUED, "attempts": 0, "next_attempt_at": 0.0,
-        } for transfer in queued])
-        session.execute(_INSERT_LOG, [{
+        } for transfer in transfers])
+        self._session.execute(_INSERT_LOG, [{
             "idempotency_key": transfer.idempotency_key, "dossier_ref": transfer.dossier_id,
             "pseudonymised": False, "partner": transfer.partner, "kind": transfer.kind,
             "field_names": list(transfer.field_names), "consent_id": transfer.consent_id,
-            "queued_at": now, "attempts": 0, "status": QUEUED,
-        } for transfer in queued])
-    return queued
+            "queued_at": self._now, "attempts": 0, "status": QUEUED,
+        } for transfer in transfers])
 
-
-def _set_exported(session: Session, transfer: Transfer, held: bool) -> None:
-    key = {"b_dossier": transfer.dossier_id, "b_partner": transfer.partner}
-    after = transfer.exported
-    if after is None:
-        if held:
-            session.execute(_DELETE_EXPORTED, key)
-    elif held:
-        session.execute(_UPDATE_EXPORTED, {**key, "payload_hash": after.payload_hash,
-                                           "consent_id": after.consent_id})
-    else:
-        session.execute(_INSERT_EXPORTED, {
-            "dossier_id": transfer.dossier_id, "partner": transfer.partner,
-            "payload_hash": after.payload_hash, "consent_id": after.consent_id})
+    def _write_exported(self) -> None:
+        inserted, updated, deleted = [], [], []
+        for dossier_id, after in self._held.items():
+            before = self._before.get(dossier_id, {})
+            for partner in PARTNERS:
+                old, new = before.get(partner), after.get(partner)
+                key = {"b_dossier": dossier_id, "b_partner": partner}
+                if new is None:
+                    if old is not None:
+                        deleted.append(key)
+                elif old is None:
+                    inserted.append({"dossier_id": dossier_id, "partner": partner,
+                                     "payload_hash": new.payload_hash, "consent_id": new.consent_id})
+                elif new != old:
+                    updated.append({**key, "payload_hash": new.payload_hash, "consent_id": new.consent_id})
+        for statement, rows in ((_DELETE_EXPORTED, deleted), (_UPDATE_EXPORTED, updated),
+                                (_INSERT_EXPORTED, inserted)):
+            if rows:
+                self._session.execute(statement, rows)
 
 
 def _same_queue(dossier_id: str, partner: str):
@@ -265,29 +382,53 @@ def record_outcome(session: Session, transfer_id: int, owner: str, outcome, *, n
                    logged_at: datetime, policy: RetryPolicy, rng: random.Random) -> str | None:
     """Apply one attempt's outcome (a Delivery or a PartnerError). Returns the transfer's status,
     or None when the lease was lost (expired and taken over, or the dossier erased meanwhile)."""
-    delivered = isinstance(outcome, Delivery)
+    [status] = record_outcomes(session, owner, [(transfer_id, outcome)], now=now, logged_at=logged_at,
+                               policy=policy, rng=rng)
+    return status
+
+
+def record_outcomes(session: Session, owner: str, outcomes: list[tuple[int, object]], *, now: float,
+                    logged_at: datetime, policy: RetryPolicy, rng: random.Random) -> list[str | None]:
+    """`record_outcome` for the attempts of several transfers (each once): the deliveries with the
+    same answer in three statements together, a failure on its own. Returns the statuses in order."""
+    statuses: dict[int, str | None] = {}
+    delivered: dict[tuple[int | None, str], list[int]] = {}
+    for transfer_id, outcome in outcomes:
+        if isinstance(outcome, Delivery):
+            delivered.setdefault(_answer(outcome), []).append(transfer_id)
+        else:
+            statuses[transfer_id] = _record_failure(session, transfer_id, owner, outcome, now, policy, rng)
+    for (partner_status, answer), transfer_ids in delivered.items():
+        rows = session.execute(_RELEASE_DELIVERED, {"b_ids": transfer_ids, "b_owner": owner,
+                                                    "b_status": partner_status, "b_answer": answer}).all()
+        if not rows:
+            continue
+        session.execute(_LOG_DELIVERED, {"b_keys": [row.idempotency_key for row in rows],
+                                         "b_status": partner_status, "b_answer": answer,
+                                         "b_sent": logged_at})
+        if deletes := [row.id for row in rows if row.kind == DELETE]:
+            session.execute(_DROP_ERASED_DELETES, {"b_ids": deletes})
+        statuses.update((row.id, row.status) for row in rows)
+    return [statuses.get(transfer_id) for transfer_id, _ in outcomes]
+
+
+def _record_failure(session: Session, transfer_id: int, owner: str, outcome, now: float,
+                    policy: RetryPolicy, rng: random.Random) -> str | None:
     partner_status, answer = _answer(outcome)
-    release = _RELEASE_DELIVERED if delivered else _RELEASE_FAILED
-    row = session.execute(release, {"b_id": transfer_id, "b_owner": owner, "b_status": partner_status,
-                                    "b_answer": answer}).first()
+    row = session.execute(_RELEASE_FAILED, {"b_id": transfer_id, "b_owner": owner,
+                                            "b_status": partner_status, "b_answer": answer}).first()
     if row is None:
         return None
     status = row.status
-    if not delivered and status == QUEUED:
+    if status == QUEUED:
         retry_at = None
         if isinstance(outcome, TransientPartnerError):
             retry_at = policy.next_attempt_at(row.attempts, now, rng, outcome.retry_after)
         status = QUEUED if retry_at is not None else PARKED
         session.execute(_RESCHEDULE, {"b_id": transfer_id, "b_next_status": status,
                                       "b_at": retry_at if retry_at is not None else now})
-    # A transfer superseded while in flight that did reach the partner is logged as delivered.
-    session.execute(_LOG_OUTCOME, {
-        "b_key": row.idempotency_key, "b_attempts": row.attempts, "b_status": partner_status,
-        "b_answer": answer, "b_log_status": DELIVERED if delivered else status,
-        "b_sent": logged_at if delivered else None,
-    })
-    if delivered and row.kind == DELETE:
-        session.execute(_DROP_ERASED_DELETE, {"b_id": transfer_id})
+    session.execute(_LOG_FAILED, {"b_key": row.idempotency_key, "b_attempts": row.attempts,
+                                  "b_status": partner_status, "b_answer": answer, "b_log_status": status})
     return status
 
 

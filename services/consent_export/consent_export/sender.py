@@ -152,18 +152,31 @@ class PartnerSender(DependencyProvider):
         now = time.time()
         logged_at = (self._clock.clock if self._clock else SystemClock()).now()
         with self._database.session_factory.begin() as session:
-            for transfer_id, kind, outcome in outcomes:
-                status = outbound.record_outcome(session, transfer_id, self.owner, outcome, now=now,
-                                                 logged_at=logged_at, policy=self.policy, rng=self._rng)
-                level = logging.WARNING if status == PARKED else logging.DEBUG
-                log.log(level, "sender %s: transfer %s (%s) is %s", partner, transfer_id, kind, status)
+            # Recorded together, but a partner coming back brings forward only the retries
+            # recorded before that delivery, as if each outcome had been recorded on its own.
+            start = 0
+            for end, (_, _, outcome) in enumerate(outcomes, 1):
                 if health.back(outcome):
+                    self._record(session, partner, outcomes[start:end], now, logged_at)
+                    start = end
                     brought = outbound.retry_now(session, partner, now)
                     log.info("sender %s: partner answers again; %d waiting retries brought forward",
                              partner, brought)
+            self._record(session, partner, outcomes[start:], now, logged_at)
             if not free:
                 return []
             return outbound.claim_heads(session, partner, self.owner, now, self.lease_seconds, free)
+
+    def _record(self, session, partner, outcomes, now, logged_at):
+        if not outcomes:
+            return
+        statuses = outbound.record_outcomes(
+            session, self.owner, [(transfer_id, outcome) for transfer_id, _, outcome in outcomes],
+            now=now, logged_at=logged_at, policy=self.policy, rng=self._rng)
+        for (transfer_id, kind, _), status in zip(outcomes, statuses):
+            level = logging.WARNING if status == PARKED else logging.DEBUG
+            if log.isEnabledFor(level):
+                log.log(level, "sender %s: transfer %s (%s) is %s", partner, transfer_id, kind, status)
 
     def _idle_wait(self, partner):
         now = time.time()

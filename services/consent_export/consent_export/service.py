@@ -1,5 +1,5 @@
 """Consent-export service entrypoints: registration events become queued transfers in the same
-transaction as the event's inbox claim; the sender (consent_export.sender) delivers them.
+transaction as the events' inbox claim, in batches; the sender (consent_export.sender) delivers them.
 
 The RPCs are for operators (parked transfers, replay) and for the GDPR export and the transfer
 log of a dossier; the gateway decides who may call them.
@@ -18,16 +18,19 @@ from consent_export.models import PARKED, QUEUED
 from consent_export.sender import PartnerSender
 from loket import observability  # not `import Observable`: `nameko run` would take it for a service
 from loket.clock import Clock
-from loket.consumer import event_handler
+from loket.consumer import batch_event_handler, event_handler
 from loket.db import Database
 from loket.errors import InvalidInput
 from loket.erasure import erase_traces, forget_parked, record_receipt
-from loket.inbox import claim
+from loket.inbox import claim, claim_all
 from loket.logs import LogContext
 from loket.outbox import Outbox
 
 REGISTRATION_EVENTS = "consent_export.registration_events"
 ERASURE_REQUESTS = "consent_export.erasure_requests"
+# Registration events applied per transaction: one worker and a few statements per batch, not
+# per event.
+REGISTRATION_BATCH = 100
 DEFAULT_LOG_KEEP_DAYS = 1826  # five years
 
 
@@ -45,12 +48,13 @@ class ConsentExportService(observability.Observable):
         return erasure.pseudonym(self.config["LOG_PSEUDONYM_KEY"], dossier_id)
 
     # -- events -------------------------------------------------------------------------------------
-    @event_handler(REGISTRATION_EVENTS)
-    def on_registration_event(self, event):
+    @batch_event_handler(REGISTRATION_EVENTS, batch_size=REGISTRATION_BATCH)
+    def on_registration_events(self, events):
+        """The events that arrived together (up to REGISTRATION_BATCH, within 50 ms of the first),
+        in one transaction. If it fails, each event is retried on its own (loket.consumer)."""
         with self.db.transaction() as session:
-            if not claim(session, REGISTRATION_EVENTS, event):
-                return
-            queued = outbound.apply_event(session, event, self.clock.now(), self._pseudonym)
+            fresh = claim_all(session, REGISTRATION_EVENTS, events)
+            queued = outbound.apply_events(session, fresh, self.clock.now(), self._pseudonym)
         if queued:
             self.sender.wake({transfer.partner for transfer in queued})
 

@@ -6,12 +6,11 @@ messages are in flight), claims them in the inbox and applies them in one transa
 statements, commits, puts the changes in this process's candidate index, and then releases the
 workers: a worker returns, and its message is acked, only once its event is committed.
 
-The inbox claim of a batch (claim_all) is loket.inbox.claim for many events at once, on the same
-table. If a batch fails, its events are applied again one by one, each in its own transaction, so
-one bad event fails only its own worker (retried or parked by
-loket.consumer), never its neighbours. Two instances claiming the same redelivered event end the
-same way: one batch fails on the inbox's primary key, its events are redone one by one, and the
-one already applied is skipped.
+The inbox claim of a batch is loket.inbox.claim_all (loket.inbox.claim for many events at once).
+If a batch fails, its events are applied again one by one, each in its own transaction, so one bad
+event fails only its own worker (retried or parked by loket.consumer), never its neighbours. Two
+instances claiming the same redelivered event end the same way: one batch fails on the inbox's
+primary key, its events are redone one by one, and the one already applied is skipped.
 """
 import logging
 import queue
@@ -19,11 +18,8 @@ import threading
 from dataclasses import dataclass, field
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import bindparam, insert, select
-
-from loket.clock import utcnow
+from loket import inbox
 from loket.db import Database
-from loket.tables import inbox
 from matching import readmodel
 from matching.candidates import Candidates
 from matching.dependencies import RuleSets
@@ -31,8 +27,6 @@ from matching.dependencies import RuleSets
 log = logging.getLogger(__name__)
 
 SUBSCRIPTION = "matching.registration_events"
-_SEEN = select(inbox.c.event_id).where(inbox.c.consumer == SUBSCRIPTION,
-                                       inbox.c.event_id.in_(bindparam("ids", expanding=True)))
 _STOP = object()
 
 
@@ -45,21 +39,8 @@ class _Pending:
 
 
 def claim_all(session, events: list[dict]) -> list[dict]:
-    """loket.inbox.claim for many events: those this consumer has not seen yet (each once), recorded
-    as seen in the same transaction."""
-    connection = session.connection()
-    seen = set(connection.execute(_SEEN, {"ids": [event["id"] for event in events]}).scalars())
-    fresh = []
-    for event in events:
-        if event["id"] not in seen:
-            seen.add(event["id"])
-            fresh.append(event)
-    if fresh:
-        now = utcnow()
-        connection.execute(insert(inbox), [{"consumer": SUBSCRIPTION, "event_id": event["id"],
-                                            "aggregate_id": event["aggregate_id"], "processed_at": now}
-                                           for event in fresh])
-    return fresh
+    """loket.inbox.claim_all for this subscription."""
+    return inbox.claim_all(session, SUBSCRIPTION, events)
 
 
 class Projection(DependencyProvider):
