@@ -13,13 +13,13 @@ or recent activity):
 2. relay: the service's OutboxRelay publishes those events with publisher confirms; each lands in
    the four `<service>.erasure_requests` queues (checked). Baseline: nameko's EventDispatcher (one
    confirm per message) on --baseline-events of the same events.
-3. receipts: four receipts per run (one per data holder) for --receipt-dossiers runs (default: all)
-   are published; registration's and matching's also reach `retention.activity_events` (it binds
-   registration.# and matching.#), where the service must read and ignore them. The real
-   RetentionService (nameko container, --max-workers) consumes both queues until every run is
-   complete and every `retention.erasure_completed` relayed. Baseline: a service with no-op
-   handlers on the same two queues and the same number of messages: the cost of the broker, nameko
-   and the contract check alone.
+3. receipts: four receipts per run (one per data holder, `erasure_receipt.<service>`) for
+   --receipt-dossiers runs (default: all) are published to `retention.erasure_receipts`; no other
+   queue binds them. The real RetentionService (nameko container, --max-workers) consumes them
+   until every run is complete and every `retention.erasure_completed` relayed. Baselines on the
+   same number of messages: no-op handlers, one worker per message (loket's event_handler), and a
+   no-op batch handler (loket's batch_event_handler, batches as large as the service's): the cost
+   of the broker, nameko and the contract check alone.
 Medians over the repeats are reported; runs alternate between the databases (the machine is
 shared and noisy).
 """
@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 from loket import contracts, topology  # noqa: E402
 from loket.amqp import BatchPublisher  # noqa: E402
 from loket.clock import Clock, ManualClock  # noqa: E402
-from loket.consumer import event_handler  # noqa: E402
+from loket.consumer import batch_event_handler, event_handler  # noqa: E402
 from loket.contracts.retention import DATA_HOLDERS, ERASURE_REQUESTED, receipt_type  # noqa: E402
 from loket.db import create_db_engine, normalise_url  # noqa: E402
 from loket.migrations import upgrade  # noqa: E402
@@ -58,7 +58,7 @@ from loket.testing import set_clock  # noqa: E402
 from retention import runs  # noqa: E402
 from retention.clocks import erasure_cutoff  # noqa: E402
 from retention.models import erasure_runs, retention_clocks  # noqa: E402
-from retention.service import RetentionService  # noqa: E402
+from retention.service import RECEIPTS_PER_TRANSACTION, RetentionService  # noqa: E402
 
 API = "http://guest:guest@127.0.0.1:15672/api"
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
@@ -217,12 +217,6 @@ def publish_receipts(amqp_uri, pairs):
     publisher.close()
 
 
-def other_services_queues():
-    """Receipts of registration and matching also match "registration.#" and "matching.#": nobody
-    consumes those queues here, so they are emptied to keep the broker light."""
-    return [name for name in topology.SUBSCRIPTIONS if not name.startswith("retention.")]
-
-
 def consume(amqp_uri, service_class, config, finished) -> float:
     """Seconds from the container's start until `finished()` and both retention queues are empty."""
     container = ServiceContainer(service_class, {"AMQP_URI": amqp_uri, **config})
@@ -261,6 +255,20 @@ class NoopRetention:
         pass
 
 
+class NoopBatchRetention:
+    """The same, receipts in batches as the service takes them."""
+    name = "retention"
+    clock = Clock()
+
+    @batch_event_handler(RECEIPTS, batch_size=RECEIPTS_PER_TRANSACTION)
+    def on_erasure_receipts(self, events):
+        pass
+
+    @event_handler(ACTIVITY)
+    def on_activity(self, event):
+        pass
+
+
 # -- one measurement ------------------------------------------------------------------------------------
 def measure(kind, databases, args) -> dict:
     vhost, amqp_uri = make_vhost()
@@ -284,17 +292,16 @@ def measure(kind, databases, args) -> dict:
         result["relay_baseline_rate"] = dispatch_baseline(amqp_uri, args.baseline_events)
         purge(amqp_uri, REQUEST_QUEUES)
 
-        receipt_pairs = [(str(uuid.uuid4()), f"noop-{n:07d}") for n in range(args.receipt_dossiers)]
-        publish_receipts(amqp_uri, receipt_pairs)
-        purge(amqp_uri, other_services_queues())
-        result["receipts_baseline_s"] = consume(amqp_uri, NoopRetention, {"max_workers": args.max_workers},
-                                                lambda: True)
+        for key, noop in (("receipts_baseline_s", NoopRetention), ("receipts_batch_baseline_s", NoopBatchRetention)):
+            receipt_pairs = [(str(uuid.uuid4()), f"noop-{n:07d}") for n in range(args.receipt_dossiers)]
+            publish_receipts(amqp_uri, receipt_pairs)
+            assert depth(amqp_uri, ACTIVITY) == 0  # receipts reach retention's receipt queue only
+            result[key] = consume(amqp_uri, noop, {"max_workers": args.max_workers}, lambda: True)
         with engine.connect() as connection:
             pairs = connection.execute(select(erasure_runs.c.run_id, erasure_runs.c.dossier_id)
                                        .where(erasure_runs.c.dossier_id.like("due-%"))
                                        .order_by(erasure_runs.c.dossier_id).limit(args.receipt_dossiers)).all()
         publish_receipts(amqp_uri, pairs)
-        purge(amqp_uri, other_services_queues())
         assert depth(amqp_uri, RECEIPTS) == len(DATA_HOLDERS) * args.receipt_dossiers
         result["receipts_s"] = consume(amqp_uri, RetentionService, {
             "DATABASE_URL": url, "ERASURE_SCAN_INTERVAL": 10 ** 6, "max_workers": args.max_workers,
@@ -338,9 +345,9 @@ def main():
 
 def report(args, results):
     n, k = args.dossiers, args.receipt_dossiers
-    receipts, ignored = len(DATA_HOLDERS) * k, 2 * k  # registration's and matching's also reach ACTIVITY
+    receipts = len(DATA_HOLDERS) * k
     print(f"\nmedians of {args.repeat} runs; {n:,} due dossiers among {2 * n + args.baseline_dossiers:,} clocks; "
-          f"receipts of {k:,} dossiers: {receipts:,} on {RECEIPTS} + {ignored:,} on {ACTIVITY}")
+          f"receipts of {k:,} dossiers: {receipts:,} on {RECEIPTS}")
     print("| database | step | median s | per second | baseline in the same run | baseline median s | per second |")
     print("|---|---|---|---|---|---|---|")
     for kind, rounds in results.items():
@@ -355,14 +362,16 @@ def report(args, results):
         print(f"| {kind} | relay the {n:,} events to the 4 erasure_requests queues (OutboxRelay) | "
               f"{median('relay_s'):.1f} | {n / median('relay_s'):,.0f} events | nameko EventDispatcher, one "
               f"confirm per event ({args.baseline_events:,}) | {base:.1f} | {median('relay_baseline_rate'):,.0f} events |")
-        print(f"| {kind} | consume {receipts + ignored:,} messages: {k:,} runs completed, erasure_completed "
+        print(f"| {kind} | consume {receipts:,} receipts: {k:,} runs completed, erasure_completed "
               f"relayed | {median('receipts_s'):.1f} | {receipts / median('receipts_s'):,.0f} receipts | a no-op "
-              f"handler on both queues | {median('receipts_baseline_s'):.1f} | "
+              f"handler, one worker per message | {median('receipts_baseline_s'):.1f} | "
               f"{receipts / median('receipts_baseline_s'):,.0f} receipts |")
+        print(f"| {kind} | | | | a no-op batch handler ({RECEIPTS_PER_TRANSACTION} per batch) | "
+              f"{median('receipts_batch_baseline_s'):.1f} | {receipts / median('receipts_batch_baseline_s'):,.0f} receipts |")
         share = median("start_s") + median("relay_s") + median("receipts_s") * n / k
         print(f"| {kind} | retention's share for {n:,} dossiers{' (receipts scaled from ' + f'{k:,})' if k < n else ''}"
-              f" | {share:.0f} | | no-op floor for the same | "
-              f"{median('receipts_baseline_s') * n / k:.0f} | |")
+              f" | {share:.0f} | | no-op floors for the same: per message, batches | "
+              f"{median('receipts_baseline_s') * n / k:.0f}, {median('receipts_batch_baseline_s') * n / k:.0f} | |")
     for kind, rounds in results.items():
         for key in rounds[0]:
             print(f"  {kind} {key}: " + ", ".join(f"{r[key]:.1f}" for r in rounds))
