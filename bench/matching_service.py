@@ -307,7 +307,7 @@ def in_process_phases(url, place_ids, rounds, facility_list):
             with access.transaction() as session:
                 row = places.get_row(session, place_id)
                 facility = facilities.get(session, row.facility_id)
-                current = occupancy.current(session, facility.id)
+                current = occupancy.current(session, facility.id, row.start_date)
                 holders = places.request_ids_with_open_offers(session)
                 pool.catch_up(session)
             ranked_at = time.perf_counter()

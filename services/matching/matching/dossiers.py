@@ -33,7 +33,8 @@ def _request(row: RequestRow) -> dict:
 def _enrollment(row: EnrollmentRow) -> dict:
     return {"request_id": row.request_id, "facility_id": row.facility_id, "enrolled_at": row.enrolled_at.isoformat(),
             "counts_dutch_priority": row.counts_dutch_priority, "counts_vulnerable": row.counts_vulnerable,
-            "counts_other_families": row.counts_other_families}
+            "counts_other_families": row.counts_other_families,
+            "left_on": row.left_on.isoformat() if row.left_on else None}
 
 
 def personal_data(session: Session, dossier_id: str) -> dict:

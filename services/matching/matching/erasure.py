@@ -6,7 +6,8 @@
   lapsed and its place opened again, without an event: the event would carry the erased
   dossier's ids to the consumers that are erasing it.
 - Enrollments lose request and dossier but stay: the facility still cares for the child, so its
-  occupancy stands.
+  occupancy stands (a later departure names the enrollment by its id). A departure already
+  recorded keeps its day and who recorded it (facility staff), which name no family.
 - A facility's list of staff dossiers (for its "children of staff" rule) forgets the dossier.
 - The dossier row stays as a tombstone (its id, erased), so that a registration event still in a
   retry queue cannot bring the dossier back.

@@ -4,14 +4,15 @@
 - `dossiers` / `requests` / `request_facilities`: the read model of requests, built only from
   registration events. A dossier row keeps the last registration sequence applied (an older event
   never rolls it back), whether processing is restricted (GDPR art. 18: not ranked), matching's
-  own sequence for offer events about the dossier, and the read-model `revision` at which it last
+  own sequence for its events about the dossier (offers, departures), and the read-model `revision` at which it last
   changed; after an erasure it stays as a tombstone (id only) so that an event still in a retry
   queue cannot bring the dossier back.
 - `read_model_revision`: one row, bumped by every change of the read model. Each process keeps
   its own in-memory CandidateIndex and catches up on the dossiers whose revision is above what it
   has seen (see candidates.py), so several instances stay correct although each event reaches one.
 - `enrollments`: one row per enrolled request, with what it counts for (Dutch share, vulnerable
-  families, other families) judged on the dossier at the moment of enrollment: the occupancy.
+  families, other families) judged on the dossier at the moment of enrollment, and the day the
+  child left, once its facility recorded the departure: the occupancy.
 - `free_places` and `offers`: places declared by facilities and the offers made for them.
 
 Datetimes are aware UTC in and out (UtcDateTime), on SQLite as on PostgreSQL.
@@ -119,7 +120,9 @@ class ReadModelRevision(Base):
 
 class EnrollmentRow(Base):
     """An enrolled child. After an erasure the row stays without request and dossier: the facility
-    still cares for the child, so its occupancy does not change."""
+    still cares for the child, so its occupancy does not change. A departure (the child leaves)
+    sets `left_on`, the first day the child no longer takes its place; from that day it no longer
+    counts (occupancy.py). The row stays: the accepted offer it came from must not count again."""
     __tablename__ = "enrollments"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
@@ -131,6 +134,9 @@ class EnrollmentRow(Base):
     counts_dutch_priority: Mapped[bool] = mapped_column(Boolean)
     counts_vulnerable: Mapped[bool] = mapped_column(Boolean)
     counts_other_families: Mapped[bool] = mapped_column(Boolean)
+    left_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    departure_recorded_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    departure_recorded_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class FreePlaceRow(Base):

@@ -4,8 +4,13 @@ Dutch-language share held by offers not yet turned into an enrollment.
 An enrollment is judged once, on the dossier as registration sent it with request_enrolled, and
 with the facility's rule set of that moment: a family that later changes its data, or a facility
 that later changes its rule set, does not change who was enrolled on what grounds.
+
+Occupancy is counted on a day: a child whose departure is recorded (departures.py) counts until
+the day before it left. A ranking counts on its place's start date, so a child known to leave
+on 1 September frees its seats of the quotas for a place starting that day, and not for one
+starting earlier.
 """
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import and_, case, func, insert, or_, select
 from sqlalchemy.orm import Session
@@ -54,13 +59,25 @@ def record_enrollment(session: Session, candidate: Candidate, facility_id: str, 
     return True
 
 
-def current(session: Session, facility_id: str) -> Occupancy:
+def _present(facility_id: str, on: date):
+    """The facility's enrollments of children who have not left by `on`."""
+    return and_(_enrollments.c.facility_id == facility_id,
+                or_(_enrollments.c.left_on.is_(None), _enrollments.c.left_on > on))
+
+
+def current(session: Session, facility_id: str, on: date) -> Occupancy:
+    """The facility's occupancy on the day `on` (today, or the start date of the place being ranked)."""
     connection = session.connection()
-    enrolled, dutch, vulnerable, other = connection.execute(
-        _ENROLLED.where(_enrollments.c.facility_id == facility_id)).one()
+    enrolled, dutch, vulnerable, other = connection.execute(_ENROLLED.where(_present(facility_id, on))).one()
     offers = connection.execute(_DUTCH_OFFERS.where(_offers.c.facility_id == facility_id)).scalar_one()
     return Occupancy(enrolled=enrolled, enrolled_dutch_priority=dutch, enrolled_vulnerable=vulnerable,
                      open_dutch_priority_offers=offers, enrolled_other_families=other)
+
+
+def present(session: Session, facility_id: str, on: date) -> list[EnrollmentRow]:
+    """The enrolled children who have not left by `on`, first enrolled first."""
+    return list(session.scalars(select(EnrollmentRow).where(_present(facility_id, on))
+                                .order_by(EnrollmentRow.enrolled_at, EnrollmentRow.id)))
 
 
 def view(occupancy: Occupancy) -> dict:

@@ -3,7 +3,7 @@ declines within the facility's answer window, or the offer lapses and the place 
 
 Every step is an event in the outbox, in the transaction of the change. Offer events are about one
 request of one dossier: their aggregate is the dossier and their sequence matching's own counter
-per dossier (dossiers.offer_sequence), so a consumer keeps their order per dossier.
+per dossier (sequences.py), so a consumer keeps their order per dossier.
 
 An open offer also lapses, at once, when its request can no longer take it: the request was
 cancelled, expired or enrolled elsewhere, or no longer chose the facility and is not urgent.
@@ -19,12 +19,10 @@ from sqlalchemy.orm import Session
 from loket.contracts import matching as contract
 from loket.errors import Conflict, NotFound
 from matching.model import Candidate, Facility
-from matching.models import DossierRow, FacilityRow, FreePlaceRow, OfferRow
+from matching.models import FacilityRow, FreePlaceRow, OfferRow
 from matching.ranking import RankedCandidate
+from matching.sequences import next_event_sequence
 
-_dossiers = DossierRow.__table__
-_NEXT_SEQUENCE = (update(_dossiers).where(_dossiers.c.dossier_id == bindparam("dossier"))
-                  .values(offer_sequence=_dossiers.c.offer_sequence + 1).returning(_dossiers.c.offer_sequence))
 _places = FreePlaceRow.__table__
 _CLAIM_PLACE = (update(_places).where(_places.c.place_id == bindparam("place"), _places.c.status == "open")
                 .values(status="offered"))
@@ -43,8 +41,7 @@ def still_offerable(candidate: Candidate | None, facility_id: str) -> bool:
 def _record(session: Session, events, event_type: str, offer: OfferRow, **extra) -> None:
     place = session.get(FreePlaceRow, offer.place_id)
     facility = session.get(FacilityRow, offer.facility_id)
-    sequence = session.connection().execute(_NEXT_SEQUENCE, {"dossier": offer.dossier_id}).scalar_one()
-    events.record(session, event_type, offer.dossier_id, sequence, {
+    events.record(session, event_type, offer.dossier_id, next_event_sequence(session, offer.dossier_id), {
         "offer_id": offer.offer_id, "place_id": offer.place_id, "dossier_id": offer.dossier_id,
         "request_id": offer.request_id, "facility_id": offer.facility_id, "facility_name": facility.name,
         "start_date": place.start_date.isoformat(), **extra})

@@ -133,6 +133,32 @@ class FreePlaceInput(_Input):
         return data
 
 
+class DepartureInput(_Input):
+    """Which enrolled child left (by its request, or by the enrollment once the dossier is erased) and the
+    first day it no longer takes its place. The day may lie ahead, as far as places are allocated."""
+    request_id = _text(64)
+    enrollment_id = fields.Integer(strict=True, validate=Range(min=1))
+    left_on = fields.Date(required=True)
+
+    def __init__(self, today: date, **kwargs):
+        super().__init__(**kwargs)
+        self.today = today
+
+    @validates_schema
+    def _one_child_not_too_far_ahead(self, data, **kwargs):
+        errors = {}
+        if "request_id" in data and "enrollment_id" in data:
+            errors["enrollment_id"] = ["Give the request_id or the enrollment_id, not both."]
+        elif "request_id" not in data and "enrollment_id" not in data:
+            errors["request_id"] = ["Give the request_id (or the enrollment_id) of the child who leaves."]
+        latest = add_months(self.today, ALLOCATION_HORIZON_MONTHS)
+        if data["left_on"] > latest:
+            errors["left_on"] = [f"Record a departure at most {ALLOCATION_HORIZON_MONTHS} months ahead "
+                                 f"(until {latest.isoformat()})."]
+        if errors:
+            raise ValidationError(errors)
+
+
 def validate(schema: Schema, payload) -> dict:
     """Load `payload`; raise InvalidInput({field: [messages]}) when it is invalid."""
     if not isinstance(payload, dict):

@@ -22,7 +22,7 @@ from loket.logs import LogContext
 from loket.outbox import Outbox
 from loket.timers import configured_timer
 
-from matching import access, dossiers, erasure, facilities, offers, places, readmodel, schemas
+from matching import access, departures, dossiers, erasure, facilities, offers, places, readmodel, schemas
 from matching import occupancy as occupancy_of
 from matching.candidates import Candidates
 from matching.dependencies import RuleSets
@@ -114,12 +114,16 @@ class MatchingService(observability.Observable):
 
     @rpc
     def get_facility(self, facility_id, caller=None):
-        """Public data; its manager and the helpdesk also get the staff list and the occupancy."""
+        """Public data; its manager and the helpdesk also get the staff list, today's occupancy and the
+        enrolled children (their enrollment ids, for record_departure)."""
         staff = caller is not None and self._is_staff(caller, facility_id)
+        today = self.clock.now().date()
         with self.db.transaction() as session:
             result = facilities.view(facilities.get_row(session, facility_id), with_staff=staff)
             if staff:
-                result["occupancy"] = occupancy_of.view(occupancy_of.current(session, facility_id))
+                result["occupancy"] = occupancy_of.view(occupancy_of.current(session, facility_id, today))
+                present = occupancy_of.present(session, facility_id, today)
+                result["enrollments"] = [departures.view(row) for row in present]
         return result
 
     @rpc
@@ -157,7 +161,7 @@ class MatchingService(observability.Observable):
             row = places.get_row(session, place_id)
             access.require_facility_staff(caller, row.facility_id)
             facility = facilities.get(session, row.facility_id)
-            current = occupancy_of.current(session, facility.id)
+            current = occupancy_of.current(session, facility.id, row.start_date)
             holders = places.request_ids_with_open_offers(session)
             self.candidates.catch_up(session)
         # Ranked outside the transaction: on SQLite every transaction holds the write lock.
@@ -178,7 +182,7 @@ class MatchingService(observability.Observable):
             # Locked, so that two offers of one facility cannot both take the last seat of its Dutch share.
             facility = facilities.facility_from_row(facilities.get_row(session, row.facility_id, for_update=True))
             rule_set = self.rule_sets[facility.rule_set]
-            current = occupancy_of.current(session, facility.id)
+            current = occupancy_of.current(session, facility.id, row.start_date)
             self.candidates.catch_up(session)
             place = places.free_place(row)
             ranking = rank(facility, current, place, self.candidates.candidates_for(facility.id), rule_set)
@@ -221,6 +225,18 @@ class MatchingService(observability.Observable):
     @configured_timer("OFFER_LAPSE_INTERVAL", 60)
     def lapse_offers_on_time(self):
         self.lapse_due_offers()
+
+    # -- departures ---------------------------------------------------------------------------------
+    @rpc
+    def record_departure(self, facility_id, payload, caller):
+        """An enrolled child left the facility: `{request_id | enrollment_id, left_on}`. From left_on it
+        no longer counts in the occupancy (nor in the quotas a ranking computes from it)."""
+        who = access.require_facility_staff(caller, facility_id)
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            facilities.get_row(session, facility_id)
+            data = schemas.validate(schemas.DepartureInput(now.date()), payload)
+            return departures.view(departures.record(session, now, facility_id, data, who.actor_id, self.events))
 
     # -- dossiers -----------------------------------------------------------------------------------
     @rpc

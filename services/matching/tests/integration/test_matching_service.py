@@ -188,7 +188,9 @@ def test_bad_input_gets_a_clear_error_and_changes_nothing(start_matching, matchi
         matching.answer_offer(offer["offer_id"], False, HELPDESK)
 
     after = matching.get_facility("fac-0001", HELPDESK)
-    assert {k: v for k, v in after.items() if k != "occupancy"} == {k: v for k, v in before.items() if k != "occupancy"}
+    enrolled = ("occupancy", "enrollments")  # what the accepted offer changed
+    assert {k: v for k, v in after.items() if k not in enrolled} == {k: v for k, v in before.items()
+                                                                     if k not in enrolled}
     with pytest.raises(NotFound):
         matching.get_facility("fac-0101")
     events = drain_queue(amqp_uri, EVENTS, 4, timeout=2)
@@ -261,3 +263,55 @@ def test_health_says_not_ready_while_the_candidate_index_loads(amqp_uri):
         code, _, body = service.health(None)
         assert code == status
         assert ("candidate_index" in body) is not loaded
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_child_who_leaves_frees_its_seat_of_the_dutch_share_for_the_next_ranking(backend, request, start_matching,
+                                                                                   matching, registration, clock,
+                                                                                   amqp_uri):
+    start_matching(**({"DATABASE_URL": request.getfixturevalue("postgres_url")} if backend == "postgresql" else {}))
+    staff = manager("fac-0001")
+    matching.update_facility("fac-0001", {"licensed_capacity": 2, "dutch_share": 0.5}, staff)  # 1 Dutch seat
+    leaving, waiting = (register(registration, clock, n, ["fac-0001"]) for n in (20, 22))  # even n: Dutch, proof
+    wait_listed(matching, "fac-0001", [leaving["id"], waiting["id"]])
+    leaving_request, waiting_request = leaving["requests"][0]["id"], waiting["requests"][0]["id"]
+    first = declare(matching, clock, "fac-0001")
+    offer = matching.make_offer(first["place_id"], leaving_request, staff)
+    assert offer["dutch_priority"]
+    matching.answer_offer(offer["offer_id"], True, PARENT)
+    assert wait_for(lambda: matching.get_facility("fac-0001", staff)["occupancy"]["enrolled_dutch_priority"] == 1)
+    [enrollment] = matching.get_facility("fac-0001", staff)["enrollments"]
+    assert (enrollment["request_id"], enrollment["left_on"]) == (leaving_request, None)
+
+    second = declare(matching, clock, "fac-0001")
+    full = matching.rank_place(second["place_id"], staff)
+    assert "Dutch-language share: 1 of 1 seats taken (no priority now)" in full["notes"]
+    assert [(c["request_id"], c["dutch_priority"]) for c in full["candidates"]] == [(waiting_request, False)]
+
+    with pytest.raises(InvalidInput) as refused:
+        matching.record_departure("fac-0001", {"request_id": leaving_request}, staff)
+    assert refused.value.errors == {"left_on": ["Missing data for required field."]}
+    with pytest.raises(Forbidden):
+        matching.record_departure("fac-0001", {"request_id": leaving_request, "left_on": "2026-03-02"},
+                                  manager("fac-0002"))
+    with pytest.raises(NotFound):
+        matching.record_departure("fac-9999", {"request_id": leaving_request, "left_on": "2026-03-02"}, HELPDESK)
+    assert matching.get_facility("fac-0001", staff)["occupancy"]["enrolled"] == 1  # nothing changed
+
+    departed = matching.record_departure("fac-0001", {"request_id": leaving_request,
+                                                      "left_on": clock.now().date().isoformat()}, staff)
+    assert (departed["enrollment_id"], departed["left_on"]) == (enrollment["enrollment_id"], "2026-03-02")
+    room = matching.rank_place(second["place_id"], staff)
+    assert "Dutch-language share: 0 of 1 seats taken (priority applies)" in room["notes"]
+    assert [(c["request_id"], c["dutch_priority"]) for c in room["candidates"]] == [(waiting_request, True)]
+    assert room["occupancy"]["enrolled"] == 0 and matching.get_facility("fac-0001", staff)["enrollments"] == []
+    with pytest.raises(Conflict):
+        matching.record_departure("fac-0001", {"enrollment_id": enrollment["enrollment_id"],
+                                               "left_on": "2026-03-03"}, HELPDESK)
+    assert matching.make_offer(second["place_id"], waiting_request, staff)["dutch_priority"]
+
+    events = drain_queue(amqp_uri, EVENTS, 7, timeout=2)
+    [departure] = [e for e in events if e["type"] == "matching.departure_recorded"]
+    assert (departure["aggregate_id"], departure["sequence"]) == (leaving["id"], 3)  # after offer_made, _accepted
+    assert departure["data"] == {"enrollment_id": enrollment["enrollment_id"], "facility_id": "fac-0001",
+                                 "dossier_id": leaving["id"], "request_id": leaving_request, "left_on": "2026-03-02"}

@@ -124,7 +124,7 @@ def test_dutch_priority_offers_hold_a_seat_until_the_enrollment_is_counted(db, f
 
     def pending():
         with db.transaction() as session:
-            return occupancy.current(session, facility.id).open_dutch_priority_offers
+            return occupancy.current(session, facility.id, NOW.date()).open_dutch_priority_offers
     assert pending() == 1
     answer(db, recorder, first.offer_id, True)
     assert pending() == 1  # accepted, the enrollment not yet arrived from registration
@@ -133,7 +133,7 @@ def test_dutch_priority_offers_hold_a_seat_until_the_enrollment_is_counted(db, f
                                   counts_dutch_priority=True, counts_vulnerable=False, counts_other_families=False))
     assert pending() == 0
     with db.transaction() as session:
-        current = occupancy.current(session, facility.id)
+        current = occupancy.current(session, facility.id, NOW.date())
     assert (current.enrolled, current.enrolled_dutch_priority) == (1, 1)
 
 

@@ -94,7 +94,7 @@ def test_an_enrollment_counts_for_the_facility_with_the_dossier_of_that_moment(d
     apply(event)
     apply(dict(event, id="redelivered-with-another-id"))
     with db.transaction() as session:
-        current = occupancy.current(session, "fac-0001")
+        current = occupancy.current(session, "fac-0001", datetime.fromisoformat(event["occurred_at"]).date())
     assert (current.enrolled, current.enrolled_dutch_priority, current.enrolled_vulnerable) == (1, 1, 1)
     assert current.enrolled_other_families == 0  # kg-2013 has no "other families" quota
     [row] = stored(db, EnrollmentRow)

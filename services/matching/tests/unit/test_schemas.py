@@ -5,7 +5,7 @@ import pytest
 
 from loket.errors import InvalidInput
 from matching.demo import demo_facility
-from matching.schemas import FacilityInput, FreePlaceInput, validate
+from matching.schemas import DepartureInput, FacilityInput, FreePlaceInput, validate
 
 TODAY = date(2026, 3, 2)
 
@@ -84,3 +84,24 @@ def test_input_that_is_not_an_object_is_refused(rule_sets):
     with pytest.raises(InvalidInput) as refused:
         validate(FacilityInput(rule_sets), ["fac-0001"])
     assert refused.value.errors == {"_schema": ["Give a JSON object."]}
+
+
+def departure_errors(payload):
+    with pytest.raises(InvalidInput) as refused:
+        validate(DepartureInput(TODAY), payload)
+    return refused.value.errors
+
+
+def test_a_departure_names_one_enrolled_child_and_a_day_at_most_7_months_ahead():
+    assert validate(DepartureInput(TODAY), {"request_id": "r-1", "left_on": "2026-10-02"}) == {
+        "request_id": "r-1", "left_on": date(2026, 10, 2)}
+    assert validate(DepartureInput(TODAY), {"enrollment_id": 7, "left_on": "2025-09-01"})["enrollment_id"] == 7
+    assert departure_errors({"left_on": "2026-04-01"}) == {
+        "request_id": ["Give the request_id (or the enrollment_id) of the child who leaves."]}
+    assert departure_errors({"request_id": "r-1", "enrollment_id": 7, "left_on": "2026-04-01"}) == {
+        "enrollment_id": ["Give the request_id or the enrollment_id, not both."]}
+    assert departure_errors({"request_id": "r-1", "left_on": "2026-10-03"}) == {
+        "left_on": ["Record a departure at most 7 months ahead (until 2026-10-02)."]}
+    assert set(departure_errors({"enrollment_id": "7", "left_on": "soon", "why": "moved"})) == {
+        "enrollment_id", "left_on", "why"}
+    assert set(departure_errors({"request_id": "", "enrollment_id": 0})) == {"request_id", "enrollment_id", "left_on"}
