@@ -9,11 +9,17 @@ day the month lacks. Ending it at 28 February *same time* would make a dossier a
 the due dossiers through an index (see `erasure_cutoff`).
 
 A dossier with an active request is never due: its clock is still running.
+
+The policy names "closing an enrollment" as activity: matching's `departure_recorded` (the child left
+its facility) moves the last activity to the later of when it was recorded and the day the child
+left. It is ordered by matching's own sequence, not registration's, so it changes nothing else.
 """
 import calendar
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timezone
+
+from loket.contracts.matching import DEPARTURE_RECORDED
 
 RETENTION_YEARS = 5
 
@@ -28,8 +34,9 @@ REQUEST_CLOSING_EVENT_TYPES = frozenset({
     "registration.request_enrolled", "registration.request_cancelled", "registration.request_expired",
 })
 DOSSIER_ERASED = "registration.dossier_erased"
-# What moves a clock; every other event on the activity subscription (matching's, receipts) is ignored.
-CLOCK_EVENT_TYPES = ACTIVITY_EVENT_TYPES | {DOSSIER_ERASED}
+# What moves a clock; every other event on the activity subscription (matching's places and offers,
+# receipts) is ignored, and so is a departure of an erased dossier's child (see moves_clock).
+CLOCK_EVENT_TYPES = ACTIVITY_EVENT_TYPES | {DOSSIER_ERASED, DEPARTURE_RECORDED}
 
 
 @dataclass(frozen=True)
@@ -41,23 +48,36 @@ class RetentionClock:
     sequence: int = -1  # of the last registration event applied; -1 before the first
 
 
-def apply_event(clock: RetentionClock | None, envelope: Mapping) -> RetentionClock:
-    """The clock after a registration event (`clock` is None for a dossier seen for the first time).
+def moves_clock(envelope: Mapping) -> bool:
+    """Whether the event is activity on a dossier (or its erasure). A departure of a child whose
+    dossier matching no longer knows (erased) names no dossier: its aggregate is the enrollment."""
+    if envelope["type"] == DEPARTURE_RECORDED:
+        return envelope["data"]["dossier_id"] is not None
+    return envelope["type"] in CLOCK_EVENT_TYPES
 
-    An event whose sequence is not newer than the last one applied (stale or redelivered) changes
-    nothing, and nothing revives an erased dossier.
+
+def apply_event(clock: RetentionClock | None, envelope: Mapping) -> RetentionClock:
+    """The clock after a registration event or a departure (`clock` is None for a dossier seen for
+    the first time).
+
+    A registration event whose sequence is not newer than the last one applied (stale or
+    redelivered) changes nothing, and nothing revives an erased dossier.
     """
     event_type = envelope["type"]
-    if event_type not in CLOCK_EVENT_TYPES:
-        raise ValueError(f"{event_type} is not a registration event")
+    if not moves_clock(envelope):
+        raise ValueError(f"{event_type} is not activity on a dossier")
     dossier_id = envelope["aggregate_id"]
     sequence = envelope["sequence"]
     occurred_at = as_utc(envelope["occurred_at"])
     if clock is not None:
         if clock.dossier_id != dossier_id:
             raise ValueError(f"event for dossier {dossier_id} applied to the clock of {clock.dossier_id}")
-        if clock.erased or sequence <= clock.sequence:
+        if clock.erased:
             return clock
+    if event_type == DEPARTURE_RECORDED:
+        return _after_departure(clock, dossier_id, occurred_at, date.fromisoformat(envelope["data"]["left_on"]))
+    if clock is not None and sequence <= clock.sequence:
+        return clock
     if event_type == DOSSIER_ERASED:
         last_activity_at = clock.last_activity_at if clock else occurred_at
         return RetentionClock(dossier_id, last_activity_at, False, erased=True, sequence=sequence)
@@ -75,6 +95,17 @@ def apply_event(clock: RetentionClock | None, envelope: Mapping) -> RetentionClo
     if clock is not None:
         instants.append(clock.last_activity_at)  # the clock never runs backwards
     return RetentionClock(dossier_id, max(instants), has_active_request, erased=False, sequence=sequence)
+
+
+def _after_departure(clock: RetentionClock | None, dossier_id: str, occurred_at: datetime,
+                     left_on: date) -> RetentionClock:
+    """The enrollment closes on the day the child left (which may be ahead of when it was recorded).
+    A departure seen before any registration event of the dossier starts its clock; registration's
+    first event (any sequence is above -1) then says whether a request is active."""
+    last_activity_at = max(occurred_at, datetime.combine(left_on, time(), timezone.utc))
+    if clock is None:
+        return RetentionClock(dossier_id, last_activity_at, has_active_request=False)
+    return replace(clock, last_activity_at=max(clock.last_activity_at, last_activity_at))
 
 
 def retention_ends_at(last_activity_at: datetime, years: int = RETENTION_YEARS) -> datetime:

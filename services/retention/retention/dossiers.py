@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from loket.inbox import claim
 from retention import runs
 from retention.clocks import (
-    DOSSIER_ERASED, REQUEST_CLOSING_EVENT_TYPES, RETENTION_YEARS, RetentionClock, apply_event, retention_ends_at,
+    DOSSIER_ERASED, REQUEST_CLOSING_EVENT_TYPES, RETENTION_YEARS, RetentionClock, apply_event, moves_clock,
+    retention_ends_at,
 )
 from retention.counts import add_fact
 from retention.facts import request_fact
@@ -30,12 +31,14 @@ _LOCK_CLOCK = _CLOCK.with_for_update()
 
 
 def apply_activity(session: Session, now: datetime, event: dict, consumer: str, events) -> runs.StoredRun | None:
-    """Apply one registration event (a type in clocks.CLOCK_EVENT_TYPES) once.
+    """Apply one event that moves a clock (clocks.moves_clock: registration's, a departure) once.
 
     The clock moves as `clocks.apply_event` says; a request that closes is counted in the
     statistics (once: the inbox claim and the count commit together). Returns the erasure run this
     event started: when registration erased the dossier on its own, every other holder must too.
     """
+    if not moves_clock(event):
+        return None  # a departure of an erased dossier's child: its aggregate is the enrollment
     dossier_id = event["aggregate_id"]
     row = session.execute(_LOCK_CLOCK, {"dossier_id": dossier_id}).first()
     # Checked after the lock: a run completing concurrently has then committed its tombstone.

@@ -50,7 +50,7 @@ class RetentionService(observability.Observable):
     @event_handler(ACTIVITY)
     def on_activity(self, event):
         if event["type"] not in CLOCK_EVENT_TYPES:
-            return  # matching's events, receipts: no activity on a dossier
+            return  # matching's places and offers, receipts: no activity on a dossier (a departure is)
         with self.db.transaction() as session:
             started = dossiers.apply_activity(session, self.clock.now(), event, ACTIVITY, self.events)
         if started:

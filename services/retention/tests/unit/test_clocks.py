@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from retention.clocks import (
-    ACTIVITY_EVENT_TYPES, RetentionClock, apply_event, erasure_cutoff, erasure_due, retention_ends_at,
+    ACTIVITY_EVENT_TYPES, RetentionClock, apply_event, erasure_cutoff, erasure_due, moves_clock, retention_ends_at,
 )
 
 UTC = timezone.utc
@@ -209,3 +209,54 @@ def test_events_of_other_producers_or_dossiers_are_refused(snapshot, envelope):
     with pytest.raises(ValueError):
         apply_event(clock(), envelope("registration.dossier_registered", 4, "2021-06-01T08:00:00+00:00",
                                       {"dossier": snapshot()}, aggregate_id="dos-2"))
+
+
+# --- a child leaving its facility closes the enrollment: activity (matching's departure_recorded) -----
+
+def departure(envelope, occurred_at, left_on, dossier_id="dos-1", sequence=1):
+    event = envelope("matching.departure_recorded", sequence, occurred_at, {
+        "enrollment_id": 7, "facility_id": "fac-0001", "dossier_id": dossier_id,
+        "request_id": "req-1" if dossier_id else None, "left_on": left_on},
+        aggregate_id=dossier_id or "enrollment-7")
+    return dict(event, producer="matching")
+
+
+def test_a_departure_moves_the_last_activity_to_the_day_the_child_left(envelope):
+    recorded_late = apply_event(clock(), departure(envelope, "2023-09-05T10:00:00+00:00", "2023-07-01"))
+    assert recorded_late == RetentionClock("dos-1", datetime(2023, 9, 5, 10, tzinfo=UTC), False, False, 3)
+    ahead = apply_event(clock(), departure(envelope, "2023-05-02T10:00:00+00:00", "2023-09-01"))
+    assert ahead.last_activity_at == datetime(2023, 9, 1, tzinfo=UTC)
+    assert not erasure_due(ahead, datetime(2028, 8, 31, 23, tzinfo=UTC))
+    assert erasure_due(ahead, datetime(2028, 9, 1, tzinfo=UTC))
+
+
+def test_a_departure_keeps_registrations_sequence_and_active_requests(envelope, snapshot):
+    opened = clock(has_active_request=True)
+    moved = apply_event(opened, departure(envelope, "2023-09-05T10:00:00+00:00", "2023-09-01", sequence=1))
+    assert (moved.sequence, moved.has_active_request) == (3, True)  # matching's sequence 1 is not stale
+    assert apply_event(clock(last_activity_at=datetime(2024, 1, 1, tzinfo=UTC)),
+                       departure(envelope, "2023-09-05T10:00:00+00:00", "2023-09-01")).last_activity_at == datetime(
+        2024, 1, 1, tzinfo=UTC)  # never backwards
+    registered = envelope("registration.request_enrolled", 4, "2023-01-02T08:00:00+00:00",
+                          {"dossier": snapshot("2023-01-02T08:00:00+00:00", statuses=("enrolled",)),
+                           "request_id": "req-1"})
+    assert apply_event(moved, registered).last_activity_at == datetime(2023, 9, 5, 10, tzinfo=UTC)
+
+
+def test_a_departure_before_registrations_events_starts_a_clock_they_complete(envelope, snapshot):
+    started = apply_event(None, departure(envelope, "2023-09-05T10:00:00+00:00", "2023-09-01"))
+    assert started == RetentionClock("dos-1", datetime(2023, 9, 5, 10, tzinfo=UTC), False, False, -1)
+    registered = envelope("registration.dossier_registered", 0, "2023-01-02T08:00:00+00:00",
+                          {"dossier": snapshot("2023-01-02T08:00:00+00:00")})
+    completed = apply_event(started, registered)
+    assert (completed.sequence, completed.has_active_request) == (0, True)
+    assert completed.last_activity_at == datetime(2023, 9, 5, 10, tzinfo=UTC)
+
+
+def test_a_departure_revives_no_erased_dossier_and_one_without_a_dossier_is_no_activity(envelope):
+    erased = clock(erased=True)
+    assert apply_event(erased, departure(envelope, "2025-09-05T10:00:00+00:00", "2025-09-01")) is erased
+    unlinked = departure(envelope, "2025-09-05T10:00:00+00:00", "2025-09-01", dossier_id=None)
+    assert moves_clock(departure(envelope, "2025-09-05T10:00:00+00:00", "2025-09-01")) and not moves_clock(unlinked)
+    with pytest.raises(ValueError):
+        apply_event(None, unlinked)

@@ -155,3 +155,22 @@ def test_a_closed_request_is_counted_once_and_a_restricted_one_not_at_all(transa
     assert list(counts.values()) == [1]
     [fact] = counts
     assert (fact.municipality, fact.start_month, fact.waiting_band) == ("Anderlecht", "2020-11", "181-365")
+
+
+def test_a_departure_moves_the_clock_once_and_an_erased_dossiers_departure_touches_nothing(transaction, events,
+                                                                                          envelope):
+    add_clock(transaction, "dos-1", datetime(2024, 1, 1, tzinfo=UTC))
+
+    def departure(dossier_id, event_id):
+        data = {"enrollment_id": 7, "facility_id": "fac-0001", "dossier_id": dossier_id,
+                "request_id": dossier_id and "req-1", "left_on": "2026-04-01"}
+        return dict(envelope("matching.departure_recorded", 1, "2026-03-02T02:00:00+00:00", data,
+                             aggregate_id=dossier_id or "enrollment-7"), id=event_id, producer="matching")
+    for event in (departure("dos-1", "e-1"), departure("dos-1", "e-1"), departure(None, "e-2")):
+        assert transaction(lambda session: dossiers.apply_activity(session, NOW, event, ACTIVITY, events)) is None
+    clocks = transaction(lambda session: session.execute(select(retention_clocks)).all())
+    assert [(row.dossier_id, row.last_activity_at, row.sequence) for row in clocks] == [
+        ("dos-1", datetime(2026, 4, 1, tzinfo=UTC), 1)]
+    claimed = transaction(lambda session: session.execute(select(inbox.c.event_id, inbox.c.aggregate_id)).all())
+    assert claimed == [("e-1", "dos-1")]
+    assert transaction(load_counts) == {} and recorded(transaction) == []
