@@ -289,6 +289,15 @@ class OfferBody(Body):
     request_id = _text(64, required=True)
 
 
+class DepartureBody(Body):
+    request_id = _text(64, metadata={"description": "The enrolled child's request."})
+    enrollment_id = fields.Integer(strict=True, validate=Range(min=1), metadata={
+        "description": "Instead of request_id: the enrollment (GET /facilities/{facility_id} lists them), "
+                       "the only name left once the dossier is erased."})
+    left_on = fields.Date(required=True, metadata={
+        "description": "The first day the child no longer takes its place (at most 7 months ahead)."})
+
+
 class OfferAnswerBody(Body):
     accept = fields.Boolean(required=True, truthy={True}, falsy={False},
                             metadata={"description": "true accepts the place (an enrollment), false declines it."})
@@ -333,6 +342,18 @@ class Offer(Schema):
     dossier_id = fields.String(required=True)
     status = fields.String(required=True)
     answer_deadline = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class Departure(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    enrollment_id = fields.Integer(required=True)
+    facility_id = fields.String(required=True)
+    request_id = fields.String(required=True, allow_none=True, metadata={"description": "null once erased"})
+    dossier_id = fields.String(required=True, allow_none=True, metadata={"description": "null once erased"})
+    enrolled_at = fields.String(required=True, metadata={"format": "date-time"})
+    left_on = fields.Date(required=True)
 
 
 class FreePlaceWithOffers(FreePlace):

@@ -393,6 +393,18 @@ class GatewayService(observability.Observable):
         place = self.matching.declare_free_place(facility_id, body, payloads.actor(caller))
         return json_response(201, place, headers={"Location": f"/places/{place['place_id']}"})
 
+    @http("POST", "/facilities/<id:facility_id>/departures", summary="Record that an enrolled child left",
+          tag="facilities", body=schemas.DepartureBody, responses={201: schemas.Departure}, errors=FACILITY_CHANGE,
+          path_parameters=FACILITY_PATH,
+          description="Its manager or the helpdesk; the child by request_id (or enrollment_id) and left_on. From "
+                      "left_on the child no longer counts in the occupancy, so its seats of the Dutch-language and "
+                      "vulnerable-families shares are free for rankings of places starting then. A second "
+                      "departure of the same enrollment is a 409.")
+    def record_departure(self, request, facility_id):
+        caller = self._caller(request)
+        body = web.validated_body(request, schemas.DepartureBody())
+        return json_response(201, self.matching.record_departure(facility_id, body, payloads.actor(caller)))
+
     @http("GET", "/places/<id:place_id>", summary="A free place and its offers", tag="facilities",
           responses={200: schemas.FreePlaceWithOffers}, errors=(401, 403, 404, 503), path_parameters=PLACE_PATH)
     def get_place(self, request, place_id):

@@ -64,3 +64,48 @@ def test_facility_work_is_refused_to_others(api_on, database_urls, staff):
     too_dutch = api.post("/facilities", helpdesk, json={**FACILITY, "id": "fac-0004", "dutch_share": 0.9})
     assert too_dutch.status_code == 400 and "dutch_share" in too_dutch.json()["errors"]
     assert api.get("/facilities/fac-9999").status_code == 404
+
+
+def test_a_manager_records_that_an_enrolled_child_left_and_its_place_counts_no_more(api_on, database_urls, staff,
+                                                                                    dossier_body):
+    api = api_on(database_urls, backends=("matching",))
+    helpdesk, manager = staff("helpdesk"), staff("facility_manager", facility_ids=["fac-0001"])
+    assert api.post("/facilities", helpdesk, json=FACILITY).status_code == 201
+    parent = api.parent()
+    body = dossier_body(2)
+    body["children"][0]["request"]["facility_ids"] = ["fac-0001"]
+    request = api.post("/dossiers", parent, json=body).json()["dossier"]["requests"][0]
+    assert wait_for(lambda: api.get("/facilities/fac-0001/dossiers", manager).json()["dossier_ids"])
+    place = api.post("/facilities/fac-0001/places", manager, json={
+        "start_date": request["desired_start_date"], "weekdays": {"mon": "full", "tue": "full", "thu": "full"}}).json()
+    offer = api.post(f"/places/{place['place_id']}/offers", manager, json={"request_id": request["id"]}).json()
+    assert api.post(f"/offers/{offer['offer_id']}/answer", parent, json={"accept": True}).status_code == 200
+    facility = lambda: api.get("/facilities/fac-0001", manager).json()  # noqa: E731
+    assert wait_for(lambda: facility()["occupancy"]["enrolled"] == 1)
+    [enrollment] = facility()["enrollments"]
+    assert enrollment["request_id"] == request["id"]
+
+    today = date.today().isoformat()
+    other_manager = staff("facility_manager", facility_ids=["fac-0002"])
+    assert api.post("/facilities/fac-0001/departures", other_manager,
+                    json={"request_id": request["id"], "left_on": today}).status_code == 403
+    assert api.post("/facilities/fac-0001/departures", parent,
+                    json={"request_id": request["id"], "left_on": today}).status_code == 403
+    assert api.post("/facilities/fac-9999/departures", helpdesk,
+                    json={"request_id": request["id"], "left_on": today}).status_code == 404
+    assert api.post("/facilities/fac-0001/departures", manager,
+                    json={"request_id": "req-unknown", "left_on": today}).status_code == 404
+    malformed = api.post("/facilities/fac-0001/departures", manager, json={"request_id": request["id"], "left": today})
+    assert malformed.status_code == 400 and set(malformed.json()["errors"]) == {"left", "left_on"}
+    neither = api.post("/facilities/fac-0001/departures", manager, json={"left_on": today})
+    assert neither.status_code == 400 and set(neither.json()["errors"]) == {"request_id"}
+    assert facility()["occupancy"]["enrolled"] == 1  # nothing changed
+
+    departed = api.post("/facilities/fac-0001/departures", manager,
+                        json={"request_id": request["id"], "left_on": today})
+    assert departed.status_code == 201, departed.text
+    assert (departed.json()["enrollment_id"], departed.json()["left_on"]) == (enrollment["enrollment_id"], today)
+    assert facility()["occupancy"]["enrolled"] == 0 and facility()["enrollments"] == []
+    again = api.post("/facilities/fac-0001/departures", helpdesk,
+                     json={"enrollment_id": enrollment["enrollment_id"], "left_on": today})
+    assert again.status_code == 409

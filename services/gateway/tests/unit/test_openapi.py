@@ -50,3 +50,12 @@ def test_query_parameters_come_from_their_schema():
 def test_login_documents_429_with_retry_after():
     throttled = DOCUMENT["paths"]["/sessions"]["post"]["responses"]["429"]
     assert "Retry-After" in throttled["headers"]
+
+
+def test_recording_a_departure_is_documented_with_its_body_and_errors():
+    departure = DOCUMENT["paths"]["/facilities/{facility_id}/departures"]["post"]
+    assert departure["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/DepartureBody"}
+    body = DOCUMENT["components"]["schemas"]["DepartureBody"]
+    assert body["required"] == ["left_on"] and set(body["properties"]) == {"request_id", "enrollment_id", "left_on"}
+    assert {"201", "400", "403", "404", "409"} <= set(departure["responses"])
