@@ -43,6 +43,7 @@ _ENV = Environment(
     undefined=StrictUndefined,  # a missing context key is a bug, not an empty string
     trim_blocks=True,
     lstrip_blocks=True,
+    auto_reload=False,  # templates ship with the code: no file checks on every email
 )
 _ENV.filters.update(
     long_date=_in_language(i18n.long_date),

@@ -4,20 +4,21 @@ Errors are sorted for the retry policy: `TransientMailError` (try again later) v
 `PermanentMailError` (park it; the same message will fail the same way). Neither carries
 the server's reply text, which often echoes the recipient address.
 """
+import binascii
 import hashlib
 import os
+import random
 import re
 import smtplib
 import ssl
+import sys
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
-from email.charset import QP, Charset
 from email.header import Header
-from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.utils import format_datetime, getaddresses, parseaddr
+from email.utils import format_datetime, parseaddr
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Literal
 
@@ -48,44 +49,88 @@ def message_id(idempotency_key: str, domain: str) -> str:
     return f"<{digest}@{domain}>"
 
 
-def build_message(email: Email, rendered: RenderedEmail, *, sender: str, now: datetime) -> Message:
-    """multipart/alternative (text, then HTML). The Message-ID depends only on the
-    idempotency key, so a resend of the same email is recognisable as such.
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A built email: its headers as set (for lookups, like `email.message.Message`), its
+    envelope recipients, and the message as it goes on the wire (CRLF line ends, 7-bit, every
+    line within 78 characters)."""
 
-    Built with the classic (compat32) MIME classes: EmailMessage with the modern policy parses
-    every header it is given and costs several times as much per message, which caps the
-    sender (bench/notification_throughput.py). Every header value here is ours or checked
-    (the recipient by emails.deliverable_address, the subject below)."""
+    headers: tuple[tuple[str, str], ...]
+    recipients: tuple[str, ...]
+    wire: bytes
+
+    def __getitem__(self, name: str) -> str | None:
+        return next(iter(self.get_all(name, [])), None)
+
+    def get_all(self, name: str, failobj=None):
+        name = name.lower()
+        return [value for key, value in self.headers if key.lower() == name] or failobj
+
+    def as_bytes(self) -> bytes:
+        """With LF line ends, as `email.message.Message.as_bytes()` gives them."""
+        return self.wire.replace(b"\r\n", b"\n")
+
+
+def build_message(email: Email, rendered: RenderedEmail, *, sender: str,
+                  now: datetime) -> OutgoingMessage:
+    """multipart/alternative (text, then HTML), each part quoted-printable UTF-8. The
+    Message-ID depends only on the idempotency key, so a resend of the same email is
+    recognisable as such.
+
+    Written straight to bytes, as the classic (compat32) generator writes the same message
+    (its header folding, via `email.header`, where a header needs it): building the MIME
+    objects and flattening them cost three times as much as the rest of sending an email
+    (bench/notification_throughput.py). Every header value here is ours or checked (the
+    recipient by emails.deliverable_address, the subject below)."""
     if "\r" in rendered.subject or "\n" in rendered.subject:
         raise ValueError("a subject is one line")
-    message = MIMEMultipart("alternative")
-    message["Subject"] = _subject(rendered.subject)
-    message["From"] = sender
-    message["To"] = email.recipient
-    message["Date"] = format_datetime(now)
-    domain = parseaddr(sender)[1].rpartition("@")[2]
-    message["Message-ID"] = message_id(email.idempotency_key, domain)
-    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
-    message["Content-Language"] = email.language
-    message.attach(_part(rendered.text, "plain"))
-    message.attach(_part(rendered.html, "html"))
-    return message
+    headers = (
+        ("Subject", rendered.subject),
+        ("From", sender),
+        ("To", email.recipient),
+        ("Date", format_datetime(now)),
+        ("Message-ID", message_id(email.idempotency_key, _address(sender).rpartition("@")[2])),
+        ("Auto-Submitted", "auto-generated"),  # RFC 3834: no auto-replies to this
+        ("Content-Language", email.language),
+    )
+    boundary = f"==============={random.randrange(sys.maxsize):019d}=="
+    # A quoted-printable body never holds "==", so it cannot contain the boundary.
+    wire = "".join((
+        f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n',
+        "MIME-Version: 1.0\r\n",
+        _subject(rendered.subject),
+        *(_header(name, value) for name, value in headers[1:]),
+        f"\r\n--{boundary}\r\n",
+    )).encode("ascii")
+    wire += _part(rendered.text, "plain") + f"\r\n--{boundary}\r\n".encode("ascii") \
+        + _part(rendered.html, "html") + f"\r\n--{boundary}--\r\n".encode("ascii")
+    return OutgoingMessage(headers=headers, recipients=(email.recipient,), wire=wire)
 
 
-def _subject(subject: str) -> Header:
+def _subject(subject: str) -> str:
     """Folded by `email.header`, not by the modern policy: CPython 3.11's policy folder can
     double a space where it folds next to an RFC 2047 encoded word ("Speelvogel :  répondez")."""
     charset = "us-ascii" if subject.isascii() else "utf-8"
-    return Header(subject, charset, header_name="Subject")
+    folded = Header(subject, charset, header_name="Subject").encode(linesep="\r\n",
+                                                                    maxlinelen=78)
+    return f"Subject: {folded}\r\n"
 
 
-def _part(text: str, subtype: str) -> MIMEText:
+def _header(name: str, value: str) -> str:
+    if value.isascii() and len(name) + 2 + len(value) <= 78 and value.isprintable():
+        return f"{name}: {value}\r\n"  # what email.header would make of it, for less
+    folded = Header(value, header_name=name).encode(linesep="\r\n", maxlinelen=78)
+    return f"{name}: {folded}\r\n"
+
+
+def _part(text: str, subtype: str) -> bytes:
     # Quoted-printable keeps both parts readable in an .eml file and within line limits.
-    charset = Charset("utf-8")
-    charset.body_encoding = QP
-    part = MIMEText(text, subtype, charset)
-    del part["MIME-Version"]  # once, on the whole message
-    return part
+    # Line ends normalised as email.quoprimime does, then written as CRLF.
+    body = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    encoded = binascii.b2a_qp(body, quotetabs=False, istext=True, header=False)
+    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode("ascii") \
+        + encoded.replace(b"\n", b"\r\n")
 
 
 class SmtpTransport:
@@ -115,7 +160,7 @@ class SmtpTransport:
         self.sender = sender  # envelope sender (bounces); None: the From header
         self._ssl_context = ssl_context or ssl.create_default_context()
 
-    def send(self, message: Message) -> None:
+    def send(self, message: OutgoingMessage) -> None:
         with self.session() as session:
             session.send(message)
 
@@ -149,7 +194,7 @@ class SmtpSession:
         self.transport = transport
         self._smtp: smtplib.SMTP | None = None
 
-    def send(self, message: Message) -> None:
+    def send(self, message: OutgoingMessage) -> None:
         try:
             refused = self._transaction(message)
         except (smtplib.SMTPException, OSError) as error:
@@ -158,17 +203,13 @@ class SmtpSession:
         if refused:
             raise _classify_refused(refused)
 
-    def _transaction(self, message: Message) -> dict:
+    def _transaction(self, message: OutgoingMessage) -> dict:
         if self._smtp is None:
             self._smtp = self.transport._connect()
             if self.transport.username:
                 self._smtp.login(self.transport.username, self.transport._password or "")
-        # Not smtp.send_message: its generator rewrites body lines starting with "From "
-        # to ">From " (mbox quoting), which corrupts an SMTP message.
-        envelope_from = self.transport.sender or parseaddr(message["From"])[1]
-        recipients = [address for _, address in getaddresses(message.get_all("To", []))]
-        data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
-        return self._smtp.sendmail(envelope_from, recipients, data)
+        envelope_from = self.transport.sender or _address(message["From"])
+        return self._smtp.sendmail(envelope_from, list(message.recipients), message.wire)
 
     def close(self) -> None:
         if self._smtp is None:
@@ -180,6 +221,11 @@ class SmtpSession:
             smtp.quit()
         except (smtplib.SMTPException, OSError):
             smtp.close()
+
+
+@lru_cache(maxsize=16)
+def _address(header_value: str) -> str:  # the sender's: one or two per deployment
+    return parseaddr(header_value)[1]
 
 
 def _mail_error(error: smtplib.SMTPException | OSError) -> MailError:
@@ -223,7 +269,7 @@ class EmlFileTransport:
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
 
-    def path_for(self, message: Message) -> Path:
+    def path_for(self, message: OutgoingMessage) -> Path:
         identifier = message["Message-ID"]
         if not identifier:
             raise ValueError("message has no Message-ID")
@@ -236,14 +282,14 @@ class EmlFileTransport:
     def session(self) -> Iterator["EmlFileTransport"]:
         yield self  # nothing to keep open between files
 
-    def send(self, message: Message) -> None:
+    def send(self, message: OutgoingMessage) -> None:
         target = self.path_for(message)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             descriptor, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
             try:
                 with os.fdopen(descriptor, "wb") as file:
-                    file.write(message.as_bytes(policy=message.policy.clone(linesep="\r\n")))
+                    file.write(message.wire)
                     file.flush()
                     os.fsync(file.fileno())
                 os.replace(temporary, target)

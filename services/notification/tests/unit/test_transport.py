@@ -70,6 +70,23 @@ def test_subject_survives_the_wire_exactly_and_within_line_limits(subject):
     assert max(len(line) for line in wire.splitlines()) <= 78
 
 
+def test_bodies_travel_as_crlf_quoted_printable_whatever_their_line_ends():
+    email = sample_email(Kind.DOSSIER_FLAGGED, "fr")
+    text = "Ligne 1\r\nLigne 2\rLigne 3  \n\tx = y\n.\nFrom here\n" + "é" * 120 + "\n"
+    message = build_message(email, replace(render(email), text=text, html="<p>" + "à" * 200),
+                            sender=SENDER, now=NOW)
+    lines = message.wire.split(b"\r\n")
+    assert all(b"\r" not in line and b"\n" not in line for line in lines)
+    assert max(len(line) for line in lines) <= 78
+    assert message.recipients == (email.recipient,)
+    parsed = message_from_bytes(message.wire, policy=policy.default)
+    plain, html = parsed.iter_parts()
+    assert plain.get_content().replace("\r\n", "\n") == \
+        "Ligne 1\nLigne 2\nLigne 3  \n\tx = y\n.\nFrom here\n" + "é" * 120 + "\n"
+    assert html.get_content().replace("\r\n", "\n") == "<p>" + "à" * 200
+    assert message.as_bytes() == message.wire.replace(b"\r\n", b"\n")
+
+
 def test_a_subject_with_a_line_break_is_refused():
     email = sample_email(Kind.OFFER_RECEIVED, "fr")
     with pytest.raises(ValueError):
@@ -114,7 +131,9 @@ def test_eml_folder_that_cannot_be_written_is_a_transient_error(tmp_path):
 
 def test_eml_transport_refuses_a_message_id_unfit_for_a_file_name(tmp_path):
     _, message = built()
-    message.replace_header("Message-ID", "<../../etc/passwd@x>")
+    message = replace(message, headers=tuple(
+        (name, "<../../etc/passwd@x>" if name == "Message-ID" else value)
+        for name, value in message.headers))
     with pytest.raises(ValueError):
         EmlFileTransport(tmp_path).send(message)
     assert list(tmp_path.iterdir()) == []
