@@ -5,8 +5,11 @@ Enabled by the root conftest.py (`pytest_plugins = ["loket.testing"]`). Environm
     LOKET_TEST_RABBIT_API   default http://guest:guest@127.0.0.1:15672/api
     LOKET_TEST_PG_URL       default postgresql://postgres@127.0.0.1:5432/test
 """
+import importlib
 import os
 import uuid
+from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -14,6 +17,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from loket.db import normalise_url
+from loket.migrations import upgrade
 
 AMQP_BASE = os.environ.get("LOKET_TEST_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 RABBIT_API = os.environ.get("LOKET_TEST_RABBIT_API", "http://guest:guest@127.0.0.1:15672/api")
@@ -26,15 +30,24 @@ def _api(method, path, **kwargs):
     return response
 
 
-@pytest.fixture
-def amqp_uri():
-    """A fresh RabbitMQ vhost for this test, deleted afterwards."""
-    vhost = f"loket-test-{uuid.uuid4().hex[:12]}"
+@contextmanager
+def fresh_vhost(prefix="loket-test"):
+    """A new RabbitMQ vhost the guest user has every right on, deleted on leaving: its AMQP URI."""
+    vhost = f"{prefix}-{uuid.uuid4().hex[:12]}"
     _api("PUT", f"/vhosts/{quote(vhost, safe='')}")
     _api("PUT", f"/permissions/{quote(vhost, safe='')}/guest",
          json={"configure": ".*", "write": ".*", "read": ".*"})
-    yield AMQP_BASE.rstrip("/") + "/" + vhost
-    _api("DELETE", f"/vhosts/{quote(vhost, safe='')}")
+    try:
+        yield AMQP_BASE.rstrip("/") + "/" + vhost
+    finally:
+        _api("DELETE", f"/vhosts/{quote(vhost, safe='')}")
+
+
+@pytest.fixture
+def amqp_uri():
+    """A fresh RabbitMQ vhost for this test, deleted afterwards."""
+    with fresh_vhost() as uri:
+        yield uri
 
 
 def queue_depth(amqp_uri, queue) -> int:
@@ -75,6 +88,49 @@ def set_clock(container, clock):
             dependency.clock = clock
             return
     raise LookupError(f"{container.service_name} has no Clock dependency")
+
+
+def alembic_ini(service_cls) -> Path:
+    """The alembic.ini of the service whose package defines `service_cls`: services/<name>/alembic.ini."""
+    package = importlib.import_module(service_cls.__module__.split(".")[0])
+    ini = Path(package.__file__).resolve().parents[1] / "alembic.ini"
+    if not ini.exists():
+        raise LookupError(f"{service_cls.__name__} has no migrations: {ini} does not exist")
+    return ini
+
+
+def migrated(service_cls, database_url) -> str:
+    """Migrate `database_url` to head with the service's own alembic.ini; returns the URL.
+
+    A database already at head is left as it is."""
+    upgrade(alembic_ini(service_cls), database_url)
+    return database_url
+
+
+def base_config(amqp_uri, database_url, **settings) -> dict:
+    """A service's config for a test: the test's vhost and database, retries after 100 and 200 ms, the
+    web server on a free port of 127.0.0.1; `settings` add to it or replace."""
+    return {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url, "RETRY_DELAYS_MS": [100, 200],
+            "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}", **settings}
+
+
+@pytest.fixture
+def start_service(container_factory):
+    """start_service(ServiceClass, config, clock=None, migrate=True) -> the started nameko container.
+
+    First migrates config["DATABASE_URL"] (`migrated`; migrate=False where the test's config fixture
+    already did, so that the test could fill tables before the service starts). With `clock`, the
+    running service reads that clock (`set_clock`). nameko's container_factory kills every container
+    still running after the test."""
+    def start(service_cls, config, clock=None, migrate=True):
+        if migrate:
+            migrated(service_cls, config["DATABASE_URL"])
+        container = container_factory(service_cls, config)
+        container.start()
+        if clock is not None:
+            set_clock(container, clock)
+        return container
+    return start
 
 
 def wait_for(predicate, timeout=10.0, interval=0.05):

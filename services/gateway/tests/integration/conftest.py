@@ -3,7 +3,6 @@ talk HTTP to the gateway's real werkzeug/eventlet server with `requests`."""
 import importlib
 import uuid
 from datetime import date
-from pathlib import Path
 
 import pytest
 import requests
@@ -14,14 +13,10 @@ from gateway.entrypoints import HttpEntrypoint
 from gateway.service import GatewayService
 from loket.crypto import Keyring
 from loket.db import normalise_url
-from loket.migrations import upgrade
 from loket.testing import PG_ADMIN_URL
 from registration.samples import sample_registration
 from registration.service import RegistrationService
 
-SERVICES = Path(__file__).resolve().parents[3]
-GATEWAY_INI = SERVICES / "gateway" / "alembic.ini"
-REGISTRATION_INI = SERVICES / "registration" / "alembic.ini"
 # Services a test may start beside registration and the gateway, as `backends`.
 BACKENDS = {"matching": "MatchingService", "retention": "RetentionService"}
 SERVICE_DATABASES = ("gateway", "registration", *BACKENDS)
@@ -86,27 +81,23 @@ def staff_on(api, urls, role, facility_ids=(), organisation_id=None):
 
 
 @pytest.fixture
-def start_services(container_factory, amqp_uri):
-    """Start registration, the `backends` asked for and the gateway on the given databases; returns the
-    gateway's base URL."""
+def start_services(start_service, amqp_uri):
+    """Start registration, the `backends` asked for and the gateway on the given databases, each migrated
+    first; returns the gateway's base URL."""
     def start(urls, backends=(), **gateway_overrides):
         for name in backends:
-            upgrade(SERVICES / name / "alembic.ini", urls[name])
             service_class = getattr(importlib.import_module(f"{name}.service"), BACKENDS[name])
-            container_factory(service_class, {
+            start_service(service_class, {
                 "AMQP_URI": amqp_uri, "DATABASE_URL": urls[name], "WEB_SERVER_ADDRESS": "127.0.0.1:0",
-            }).start()
-        upgrade(REGISTRATION_INI, urls["registration"])
-        upgrade(GATEWAY_INI, urls["gateway"])
-        container_factory(RegistrationService, {
+            })
+        start_service(RegistrationService, {
             "AMQP_URI": amqp_uri, "DATABASE_URL": urls["registration"], "ENCRYPTION_KEYS": Keyring.generate_key(),
             "WEB_SERVER_ADDRESS": "127.0.0.1:0",
-        }).start()
-        gateway = container_factory(GatewayService, {
+        })
+        gateway = start_service(GatewayService, {
             "AMQP_URI": amqp_uri, "DATABASE_URL": urls["gateway"], "WEB_SERVER_ADDRESS": "127.0.0.1:0",
             "GATEWAY_EXPOSE_CONFIRMATION_TOKENS": True, **CHEAP_ARGON2, **gateway_overrides,
         })
-        gateway.start()
         return bound_address(gateway)
     return start
 

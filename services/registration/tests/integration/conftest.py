@@ -1,25 +1,22 @@
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from loket.clock import ManualClock
 from loket.crypto import Keyring
-from loket.migrations import upgrade
-from loket.testing import set_clock
+from loket.testing import migrated
 from registration.service import RegistrationService
 
-ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
 def service_config(amqp_uri, database_url):
-    upgrade(ALEMBIC_INI, database_url)
+    """The service's config, on a database migrated already (a test may fill tables before it starts)."""
     return {
         "AMQP_URI": amqp_uri,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": migrated(RegistrationService, database_url),
         "ENCRYPTION_KEYS": Keyring.generate_key(),
         "RETRY_DELAYS_MS": [100, 200],
     }
@@ -31,12 +28,10 @@ def clock():
 
 
 @pytest.fixture
-def start_registration(container_factory, service_config, clock):
+def start_registration(start_service, service_config, clock):
+    """start(**config overrides) -> the running container, on the test clock."""
     def start(**overrides):
-        container = container_factory(RegistrationService, {**service_config, **overrides})
-        container.start()
-        set_clock(container, clock)
-        return container
+        return start_service(RegistrationService, {**service_config, **overrides}, clock=clock, migrate=False)
     return start
 
 

@@ -1,6 +1,5 @@
 import copy
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from kombu import Connection
@@ -11,11 +10,9 @@ from loket.clock import ManualClock
 from loket.contracts import EXCHANGE, envelope
 from loket.contracts.retention import receipt_type
 from loket.db import normalise_url
-from loket.migrations import upgrade
-from loket.testing import publish_raw, set_clock
+from loket.testing import migrated, publish_raw
 from retention.service import RetentionService
 
-ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 # A dossier SNAPSHOT as notes/events.md defines it; `envelope` checks it against the contract.
@@ -126,10 +123,10 @@ def test_queue(amqp_uri):
 
 @pytest.fixture
 def service_config(amqp_uri, database_url):
-    upgrade(ALEMBIC_INI, database_url)
+    """The service's config, on a database migrated already (a test may fill tables before it starts)."""
     return {
         "AMQP_URI": amqp_uri,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": migrated(RetentionService, database_url),
         "RETRY_DELAYS_MS": [100, 200],
         "ERASURE_SCAN_INTERVAL": 3600,  # the tests scan through run_due_erasures()
         "ERASURE_RETRY_AFTER": 3600,
@@ -144,12 +141,10 @@ def clock():
 
 
 @pytest.fixture
-def start_retention(container_factory, service_config, clock):
+def start_retention(start_service, service_config, clock):
+    """start(**config overrides) -> the running container, on the test clock."""
     def start(**overrides):
-        container = container_factory(RetentionService, {**service_config, **overrides})
-        container.start()
-        set_clock(container, clock)
-        return container
+        return start_service(RetentionService, {**service_config, **overrides}, clock=clock, migrate=False)
     return start
 
 
