@@ -1,9 +1,7 @@
 import json
-import socket
 import threading
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
@@ -13,9 +11,8 @@ from consent_export.fields import KIND_EN_GEZIN, LOP
 from consent_export.service import REGISTRATION_EVENTS, ConsentExportService
 from loket.crypto import Keyring
 from loket.db import create_db_engine
-from loket.migrations import upgrade
 from loket.tables import inbox
-from loket.testing import free_port, wait_for
+from loket.testing import base_config, free_port, migrated, wait_for
 from registration.samples import sample_registration
 from registration.service import RegistrationService
 
@@ -114,16 +111,11 @@ def partner(partner_servers):
 @pytest.fixture
 def refused_url():
     """A URL on which nothing listens: the port was free a moment ago."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 # -- the services ---------------------------------------------------------------------------------
 
-CONSENT_EXPORT_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
-REGISTRATION_INI = Path(__file__).resolve().parents[3] / "registration" / "alembic.ini"
 PARENT = {"role": "parent", "actor_id": "account-1"}
 
 
@@ -144,11 +136,8 @@ def consent_export_db(tmp_path):
 
 @pytest.fixture
 def consent_export_config(amqp_uri, consent_export_db, kind_en_gezin, lop, tmp_path):
-    upgrade(CONSENT_EXPORT_INI, consent_export_db)
     return {
-        "AMQP_URI": amqp_uri,
-        "DATABASE_URL": consent_export_db,
-        "RETRY_DELAYS_MS": [100, 200],
+        **base_config(amqp_uri, migrated(ConsentExportService, consent_export_db)),
         "PARTNERS": {
             KIND_EN_GEZIN: {"TRANSPORT": "http", "URL": kind_en_gezin.url + "/kg", "TOKEN": "kg-token",
                             "CONNECT_TIMEOUT": 1, "TIMEOUT": 1},
@@ -162,34 +151,25 @@ def consent_export_config(amqp_uri, consent_export_db, kind_en_gezin, lop, tmp_p
         "BACKOFF_BASE": 0.02,
         "BACKOFF_CAP": 0.1,
         "LOG_PSEUDONYM_KEY": "test-pseudonym-key",
-        "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
     }
 
 
 @pytest.fixture
-def start_consent_export(container_factory, consent_export_config):
+def start_consent_export(start_service, consent_export_config):
     def start(**overrides):
-        container = container_factory(ConsentExportService, {**consent_export_config, **overrides})
-        container.start()
-        return container
+        return start_service(ConsentExportService, {**consent_export_config, **overrides}, migrate=False)
     return start
 
 
 @pytest.fixture
 def registration_config(amqp_uri, tmp_path):
-    url = f"sqlite:///{tmp_path / 'registration.sqlite'}"
-    upgrade(REGISTRATION_INI, url)
-    return {"AMQP_URI": amqp_uri, "DATABASE_URL": url, "ENCRYPTION_KEYS": Keyring.generate_key(),
-            "RETRY_DELAYS_MS": [100, 200], "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}"}
+    url = migrated(RegistrationService, f"sqlite:///{tmp_path / 'registration.sqlite'}")
+    return base_config(amqp_uri, url, ENCRYPTION_KEYS=Keyring.generate_key())
 
 
 @pytest.fixture
-def start_registration(container_factory, registration_config):
-    def start():
-        container = container_factory(RegistrationService, registration_config)
-        container.start()
-        return container
-    return start
+def start_registration(start_service, registration_config):
+    return lambda: start_service(RegistrationService, registration_config, migrate=False)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import socket
 import ssl
 import threading
 from email import message_from_bytes, policy
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -16,8 +15,7 @@ from cryptography.x509.oid import NameOID
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from loket.clock import ManualClock
-from loket.migrations import upgrade
-from loket.testing import set_clock
+from loket.testing import base_config, free_port
 
 
 class Mailbox:
@@ -41,12 +39,6 @@ class Mailbox:
         self.envelope_senders.append(envelope.mail_from)
         self.peers.append(session.peer)
         return "250 Message accepted for delivery"
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class SmtpServers:
@@ -161,7 +153,6 @@ def dropping_server():
 
 
 # -- the notification service (and registration) in real nameko containers ------------------------
-SERVICES = Path(__file__).resolve().parents[3]
 NOW = dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.timezone.utc)  # Brussels: 1 June 2026, 10:00
 
 
@@ -180,10 +171,7 @@ def mail_server(smtp):
 @pytest.fixture
 def notification_config(amqp_uri, sqlite_url, mail_server):
     return {
-        "AMQP_URI": amqp_uri,
-        "DATABASE_URL": sqlite_url,
-        "RETRY_DELAYS_MS": [100, 200],
-        "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
+        **base_config(amqp_uri, sqlite_url),
         "MAIL_TRANSPORT": "smtp",
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": mail_server.port,
@@ -204,17 +192,12 @@ def notification_config(amqp_uri, sqlite_url, mail_server):
 
 
 @pytest.fixture
-def start_notification(container_factory, notification_config, clock):
+def start_notification(start_service, notification_config, clock):
     """start(**config overrides) -> the running container, migrated, on the test clock."""
     from notification.service import NotificationService
 
     def start(**overrides):
-        config = {**notification_config, **overrides}
-        upgrade(SERVICES / "notification" / "alembic.ini", config["DATABASE_URL"])
-        container = container_factory(NotificationService, config)
-        container.start()
-        set_clock(container, clock)
-        return container
+        return start_service(NotificationService, {**notification_config, **overrides}, clock=clock)
     return start
 
 
@@ -225,19 +208,15 @@ def notification_rpc(notification_config):
 
 
 @pytest.fixture
-def start_registration(container_factory, amqp_uri, tmp_path, clock):
+def start_registration(start_service, amqp_uri, tmp_path, clock):
     """The real registration service, producing the events notification consumes."""
     from loket.crypto import Keyring
     from registration.service import RegistrationService
 
-    config = {"AMQP_URI": amqp_uri, "DATABASE_URL": f"sqlite:///{tmp_path / 'registration.sqlite'}",
-              "ENCRYPTION_KEYS": Keyring.generate_key(), "RETRY_DELAYS_MS": [100, 200],
-              "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}"}
+    config = base_config(amqp_uri, f"sqlite:///{tmp_path / 'registration.sqlite'}",
+                         ENCRYPTION_KEYS=Keyring.generate_key())
 
     def start():
-        upgrade(SERVICES / "registration" / "alembic.ini", config["DATABASE_URL"])
-        container = container_factory(RegistrationService, config)
-        container.start()
-        set_clock(container, clock)
+        start_service(RegistrationService, config, clock=clock)
         return ServiceRpcProxy("registration", config)
     return start
