@@ -5,17 +5,15 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import requests
 
 from loket.crypto import Keyring
 from loket.migrations import upgrade
-from loket.testing import AMQP_BASE, RABBIT_API, free_port
+from loket.testing import free_port, fresh_vhost
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -69,11 +67,6 @@ class System:
         return {"Authorization": f"Bearer {response.json()['token']}"}
 
 
-def _api(method, path, **kwargs):
-    response = requests.request(method, RABBIT_API + path, timeout=10, **kwargs)
-    response.raise_for_status()
-
-
 def _wait_healthy(url, process, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -91,36 +84,33 @@ def _wait_healthy(url, process, timeout=60):
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
     root = tmp_path_factory.mktemp("system")
-    vhost = f"loket-e2e-{uuid.uuid4().hex[:10]}"
-    _api("PUT", f"/vhosts/{quote(vhost, safe='')}")
-    _api("PUT", f"/permissions/{quote(vhost, safe='')}/guest", json={"configure": ".*", "write": ".*", "read": ".*"})
-    system = System(root, AMQP_BASE.rstrip("/") + "/" + vhost, {name: free_port() for name in SERVICES})
-    system.encryption_key = Keyring.generate_key()
-    processes = {}
-    try:
-        for name in SERVICES:
-            url = f"sqlite:///{root / name}.sqlite"
-            ini = ROOT / "services" / name / "alembic.ini"
-            if ini.exists():
-                upgrade(ini, url)
-            if (ROOT / "services" / name / name / "demo.py").exists():
-                subprocess.run([str(BIN / "python"), "-m", f"{name}.demo", url], cwd=root, check=True,
-                               env=system.environment(name, root), stdout=subprocess.DEVNULL)
-            log = open(root / f"{name}.log", "wb")
-            processes[name] = subprocess.Popen(
-                [str(BIN / "nameko"), "run", "--config", str(ROOT / "services" / name / "config.yaml"),
-                 f"{name}.service"], cwd=root, env=system.environment(name, root), stdout=log, stderr=log)
-        for name, process in processes.items():
-            if not _wait_healthy(f"http://127.0.0.1:{system.ports[name]}/health", process):
-                tail = (root / f"{name}.log").read_text(errors="replace")[-3000:]
-                pytest.fail(f"{name} did not become healthy:\n{tail}")
-        yield system
-    finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        _api("DELETE", f"/vhosts/{quote(vhost, safe='')}")
+    with fresh_vhost("loket-e2e") as amqp_uri:
+        system = System(root, amqp_uri, {name: free_port() for name in SERVICES})
+        system.encryption_key = Keyring.generate_key()
+        processes = {}
+        try:
+            for name in SERVICES:
+                url = f"sqlite:///{root / name}.sqlite"
+                ini = ROOT / "services" / name / "alembic.ini"
+                if ini.exists():
+                    upgrade(ini, url)
+                if (ROOT / "services" / name / name / "demo.py").exists():
+                    subprocess.run([str(BIN / "python"), "-m", f"{name}.demo", url], cwd=root, check=True,
+                                   env=system.environment(name, root), stdout=subprocess.DEVNULL)
+                log = open(root / f"{name}.log", "wb")
+                processes[name] = subprocess.Popen(
+                    [str(BIN / "nameko"), "run", "--config", str(ROOT / "services" / name / "config.yaml"),
+                     f"{name}.service"], cwd=root, env=system.environment(name, root), stdout=log, stderr=log)
+            for name, process in processes.items():
+                if not _wait_healthy(f"http://127.0.0.1:{system.ports[name]}/health", process):
+                    tail = (root / f"{name}.log").read_text(errors="replace")[-3000:]
+                    pytest.fail(f"{name} did not become healthy:\n{tail}")
+            yield system
+        finally:
+            for process in processes.values():
+                process.terminate()
+            for process in processes.values():
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
