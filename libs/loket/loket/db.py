@@ -20,6 +20,17 @@ from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import Session, sessionmaker
 
 
+# Names for indexes and constraints in every service's MetaData, so that each migration names them the
+# same on SQLite and PostgreSQL (and batch migrations on SQLite can find them again).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
 class UtcDateTime(TypeDecorator):
     """Aware UTC datetimes in and out, on SQLite (which stores naive values) as on PostgreSQL.
     A naive datetime is refused: it would silently mean local time somewhere."""
