@@ -1,6 +1,6 @@
 """What the entrypoints do, as plain functions over the caller's session (nothing commits here)."""
 from datetime import datetime
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from sqlalchemy.orm import Session
 
@@ -9,7 +9,8 @@ from loket.contracts.matching import OFFER_LAPSED, OFFER_MADE
 from loket.contracts.registration import DOSSIER_ERASED
 from notification import email_log, projection
 from notification.emails import (
-    Kind, Site, account_confirmation_email, emails_for_event, offer_email, reminder_email,
+    Kind, Site, UndeliverableEmail, account_confirmation_email, emails_for_event, offer_email,
+    reminder_email,
 )
 
 OFFER_EMAILS = {OFFER_MADE: Kind.OFFER_RECEIVED, OFFER_LAPSED: Kind.OFFER_LAPSED}
@@ -21,18 +22,47 @@ class RequestNotProjected(Exception):
     after its delays, then parks the offer event for an operator."""
 
 
+class UndeliverableEvent(Exception):
+    """An event of a batch whose emails cannot be built (`UndeliverableEmail`), by id."""
+
+    def __init__(self, event_id: str, reason: str):
+        super().__init__(reason)
+        self.event_id, self.reason = event_id, reason
+
+
+def apply_registration_events(session: Session, events: Sequence[Mapping], *, site: Site,
+                              now: datetime, wall_now: datetime) -> int:
+    """`apply_registration_event` for each event, in order, with the erased dossiers among
+    theirs looked up once; returns how many emails were queued. Raises UndeliverableEvent
+    naming the first event whose emails cannot be built."""
+    erased = projection.erased_among(session, {event["aggregate_id"] for event in events})
+    queued = 0
+    for event in events:
+        try:
+            queued += apply_registration_event(session, event, site=site, now=now,
+                                               wall_now=wall_now, erased=erased)
+        except UndeliverableEmail as problem:
+            raise UndeliverableEvent(event["id"], problem.reason) from None
+    return queued
+
+
 def apply_registration_event(session: Session, event: Mapping, *, site: Site, now: datetime,
-                             wall_now: datetime) -> int:
+                             wall_now: datetime, erased: set[str] | None = None) -> int:
     """Bring the projection up to the event and queue the emails it causes; returns how many
     were queued. An event older than the projection still sends its emails (a cancellation
     overtaken by a later change must still reach the parent; the inbox has already made sure
     this event is handled once), but it does not roll the projection back. Raises
-    UndeliverableEmail when the event is inconsistent (a request missing from its snapshot)."""
+    UndeliverableEmail when the event is inconsistent (a request missing from its snapshot).
+    `erased`: the erased dossiers among this event's, if the caller looked them up (kept up
+    to date here), else looked up now."""
     dossier_id = event["aggregate_id"]
-    if projection.is_erased(session, dossier_id):
+    if erased is None:
+        erased = projection.erased_among(session, {dossier_id})
+    if dossier_id in erased:
         return 0  # a late event must not bring an erased dossier back
     if event["type"] == DOSSIER_ERASED:
         erase_dossier(session, dossier_id, now)
+        erased.add(dossier_id)
         return 0
     emails = emails_for_event(event, site=site)
     projection.apply_snapshot(session, event["sequence"], event["data"]["dossier"])

@@ -3,7 +3,7 @@
 Every function takes the caller's session; nothing here commits.
 """
 from datetime import datetime
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from sqlalchemy import Boolean, Date, bindparam, delete, select, text, update
 from sqlalchemy.orm import Session
@@ -42,7 +42,8 @@ _UPSERT_REQUEST = text("""
 def apply_snapshot(session: Session, sequence: int, snapshot: Mapping) -> bool:
     """Bring the dossier's projection up to this snapshot. False, changing nothing, when the
     event is not newer than the last one applied (redelivered or overtaken)."""
-    applied = session.execute(_UPSERT_DOSSIER, {
+    connection = session.connection()  # Core statements: no ORM execution around them
+    applied = connection.execute(_UPSERT_DOSSIER, {
         "dossier_id": snapshot["id"], "sequence": sequence,
         "recipient": snapshot["applicant"]["email"], "language": snapshot["preferred_language"],
         "applicant_first_name": snapshot["applicant"]["first_name"],
@@ -57,7 +58,7 @@ def apply_snapshot(session: Session, sequence: int, snapshot: Mapping) -> bool:
         "unsent": False,
     } for projection in projections_from_snapshot(snapshot, previous={})]
     if requests:
-        session.execute(_UPSERT_REQUEST, requests)
+        connection.execute(_UPSERT_REQUEST, requests)
     return True
 
 
@@ -117,11 +118,21 @@ def current_recipient(session: Session, dossier_id: str) -> str | None:
                           .where(DossierProjection.dossier_id == dossier_id))
 
 
-_ERASED = select(ErasedDossier.dossier_id).where(ErasedDossier.dossier_id == bindparam("dossier"))
+_erased = ErasedDossier.__table__
+_ERASED_AMONG = select(_erased.c.dossier_id).where(
+    _erased.c.dossier_id.in_(bindparam("dossiers", expanding=True)))
 
 
 def is_erased(session: Session, dossier_id: str) -> bool:
-    return session.execute(_ERASED, {"dossier": dossier_id}).first() is not None
+    return bool(erased_among(session, {dossier_id}))
+
+
+def erased_among(session: Session, dossier_ids: Iterable[str]) -> set[str]:
+    """Those of these dossiers that were erased."""
+    dossier_ids = list(dossier_ids)
+    if not dossier_ids:
+        return set()
+    return set(session.connection().execute(_ERASED_AMONG, {"dossiers": dossier_ids}).scalars())
 
 
 def erase(session: Session, dossier_id: str, now: datetime) -> int:

@@ -14,7 +14,7 @@ from loket.consumer import EventsFailed, PermanentError, batch_event_handler, ev
 from loket.db import Database
 from loket.erasure import erase_traces, forget_parked, record_receipt
 from loket.errors import InvalidInput
-from loket.inbox import claim
+from loket.inbox import claim, claim_all
 from loket.logs import LogContext
 from loket.outbox import Outbox
 
@@ -35,12 +35,6 @@ REMINDER_BATCH = 500
 REGISTRATION_BATCH = 100
 
 
-class _Undeliverable(Exception):
-    def __init__(self, event_id: str, reason: str):
-        super().__init__(reason)
-        self.event_id, self.reason = event_id, reason
-
-
 class NotificationService(observability.Observable):
     name = "notification"
 
@@ -54,33 +48,25 @@ class NotificationService(observability.Observable):
     # -- events -------------------------------------------------------------------------------------
     @batch_event_handler(REGISTRATION_EVENTS, batch_size=REGISTRATION_BATCH, max_wait=0.05)
     def on_registration_events(self, events):
-        """A batch of registration events in one transaction, each claimed on its own. An event
-        whose emails cannot be built is taken out and the rest applied again without it; it
-        alone is parked (EventsFailed)."""
+        """A batch of registration events in one transaction, each claimed once (claim_all).
+        An event whose emails cannot be built is taken out and the rest applied again without
+        it; it alone is parked (EventsFailed)."""
         site = settings.site(self.config)
         undeliverable = {}
         while True:
             try:
                 with self.db.transaction() as session:
-                    queued = sum(
-                        self._apply_registration_event(session, event, site)
-                        for event in events if event["id"] not in undeliverable)
+                    fresh = claim_all(session, REGISTRATION_EVENTS,
+                                      [event for event in events if event["id"] not in undeliverable])
+                    queued = operations.apply_registration_events(
+                        session, fresh, site=site, now=self.clock.now(), wall_now=utcnow())
                 break
-            except _Undeliverable as problem:  # rolled back: apply the others again
+            except operations.UndeliverableEvent as problem:  # rolled back: again without it
                 undeliverable[problem.event_id] = PermanentError(problem.reason)
         if queued:
             self.mail.wake()
         if undeliverable:
             raise EventsFailed(undeliverable)
-
-    def _apply_registration_event(self, session, event, site) -> int:
-        if not claim(session, REGISTRATION_EVENTS, event):
-            return 0
-        try:
-            return operations.apply_registration_event(
-                session, event, site=site, now=self.clock.now(), wall_now=utcnow())
-        except UndeliverableEmail as problem:
-            raise _Undeliverable(event["id"], problem.reason) from None
 
     @event_handler(MATCHING_EVENTS)
     def on_matching_event(self, event):

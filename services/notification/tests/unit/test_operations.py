@@ -146,6 +146,45 @@ def test_dossier_erased_erases_and_keeps_the_dossier_from_coming_back(db, site, 
     assert logged(db) == [] and projected(db) is None
 
 
+def apply_batch(db, site, events, now=NOW):
+    with db.transaction() as session:
+        return operations.apply_registration_events(session, events, site=site, now=now,
+                                                    wall_now=now)
+
+
+def test_a_batch_applies_its_events_in_order_as_one_by_one_would(db, site, snapshot, envelope):
+    other = {**snapshot, "id": "dos-0043",
+             "requests": [{**snapshot["requests"][0], "id": "req-2"}]}
+    erased = envelope("dossier_erased", snapshot)
+    erased.update(data={"dossier_id": "dos-0042"}, sequence=5)
+    flag = dict(flag="mistake", message="m", flagged_by=HELPDESK)
+    queued = apply_batch(db, site, [
+        event(envelope, "dossier_registered", snapshot, 1),
+        event(envelope, "dossier_registered", other, 1),
+        erased,  # erases what the first event of this very batch logged and projected
+        event(envelope, "dossier_flagged", snapshot, 4, **flag),  # late: must not bring it back
+        event(envelope, "dossier_flagged", other, 2, **flag),
+    ])
+    assert queued == 3  # counted as queued, even the one the erasure then deleted
+    assert logged(db, "dos-0042") == [] and projected(db) is None
+    assert projected(db, "req-2").dossier_id == "dos-0043"
+    assert logged(db, "dos-0043") == [("dossier_registered", "queued"),
+                                      ("dossier_flagged", "queued")]
+    # A later batch still knows the dossier is erased.
+    assert apply_batch(db, site, [event(envelope, "dossier_flagged", snapshot, 6, **flag)]) == 0
+    assert logged(db, "dos-0042") == []
+
+
+def test_a_batch_names_the_event_whose_email_cannot_be_built(db, site, snapshot, envelope):
+    bad = event(envelope, "request_cancelled", snapshot, 2, request_id="req-404",
+                cancelled_by=HELPDESK, reason=None)
+    with pytest.raises(operations.UndeliverableEvent) as raised:
+        apply_batch(db, site, [event(envelope, "dossier_registered", snapshot, 1), bad])
+    assert (raised.value.event_id, raised.value.reason) == \
+        (bad["id"], "request req-404 not in dossier dos-0042")
+    assert logged(db) == [] and projected(db) is None  # the transaction rolled back
+
+
 def test_erasure_deletes_log_and_projection_and_counts_rows(db, site, snapshot, envelope):
     apply(db, site, event(envelope, "dossier_registered", snapshot, 1))
     apply(db, site, event(envelope, "dossier_flagged", snapshot, 2, flag="mistake", message="m",

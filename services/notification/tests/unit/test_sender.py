@@ -126,15 +126,15 @@ def test_an_email_that_does_not_render_is_parked_naming_no_data(db):
 def test_a_crash_during_the_smtp_conversation_resends_with_the_same_message_id(db):
     queue(db)
     transport = FakeTransport()
-    sender = mailer(db, transport, lease=0.2)
+    sender = mailer(db, transport, lease=1.0)
     # A sender claimed the email and the server took it; then that process died before the
     # log said "sent".
     with db.transaction() as session:
-        [claimed] = email_log.claim_due(session, utcnow(), 0.2, 10)
+        [claimed] = email_log.claim_due(session, utcnow(), 1.0, 10)
     lost = build_message(claimed.email, render(claimed.email), sender=sender.settings.sender,
                          now=NOW)
     assert sender.send_due() == 0  # leased: no other sender takes it meanwhile
-    time.sleep(0.25)
+    time.sleep(1.05)  # a lease long enough for a loaded machine
     assert sender.send_due() == 1
     [resent] = transport.sent
     assert resent["Message-ID"] == lost["Message-ID"]
@@ -217,10 +217,10 @@ def test_outcomes_that_cannot_be_recorded_leave_the_round_claimed_until_the_leas
                 raise OperationalError("UPDATE email_log", {}, Exception("disk I/O error"))
             return db.transaction()
 
-    assert mailer(Unrecordable(), transport, lease=0.2).send_due() == 1
+    assert mailer(Unrecordable(), transport, lease=1.0).send_due() == 1
     assert entry(db).status == "queued"  # still claimed: no other sender takes it meanwhile
-    assert mailer(db, transport, lease=0.2).send_due() == 0
-    time.sleep(0.25)
+    assert mailer(db, transport, lease=1.0).send_due() == 0
+    time.sleep(1.05)
     assert mailer(db, transport).send_due() == 1
     first, resent = transport.sent
     assert first["Message-ID"] == resent["Message-ID"]
