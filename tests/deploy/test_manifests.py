@@ -236,6 +236,40 @@ def test_notification_mail_goes_to_the_mail_catcher(compose):
     assert compose["services"]["mailpit"]["image"].startswith("axllent/mailpit:v")
 
 
+PARTNER_SETTINGS = ("KIND_EN_GEZIN_TRANSPORT", "KIND_EN_GEZIN_URL", "KIND_EN_GEZIN_TOKEN",
+                    "LOP_TRANSPORT", "LOP_URL", "LOP_TOKEN")
+
+
+def test_consent_export_gets_its_partners_and_log_key_in_compose_and_kubernetes(compose, base_objects):
+    from consent_export.partners import transports
+
+    config = (REPO / "services" / "consent_export" / "config.yaml").read_text()
+    read = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*):", config))
+    assert {*PARTNER_SETTINGS, "CONSENT_EXPORT_LOG_KEY"} <= read, "config.yaml reads other names now"
+    # compose: partner settings from deploy/.env (no transfer leaves the machine by default), the
+    # key required, the exported files on a volume.
+    app = compose["services"]["consent_export"]
+    for name in PARTNER_SETTINGS:
+        assert app["environment"][name].startswith(f"${{{name}:-"), name
+    assert app["environment"]["CONSENT_EXPORT_LOG_KEY"].startswith("${CONSENT_EXPORT_LOG_KEY:?")
+    assert "consent-exports:/app/var" in app["volumes"] and "consent-exports" in compose["volumes"]
+    # Kubernetes: endpoints in the ConfigMap, tokens and key only from Secrets.
+    (container,) = pod_spec(find(base_objects, "Deployment", "consent-export"))["containers"]
+    secrets = {env["name"]: (env["valueFrom"]["secretKeyRef"]["name"], env["valueFrom"]["secretKeyRef"]["key"])
+               for env in container["env"] if "secretKeyRef" in env.get("valueFrom", {})}
+    assert secrets["KIND_EN_GEZIN_TOKEN"] == ("consent-export-partners", "kind-en-gezin-token")
+    assert secrets["LOP_TOKEN"] == ("consent-export-partners", "lop-token")
+    assert secrets["CONSENT_EXPORT_LOG_KEY"] == ("consent-export-log-key", "key")
+    data = find(base_objects, "ConfigMap", "consent-export-config")["data"]
+    assert not [name for name in data if re.search("TOKEN|PASSWORD|KEY", name)]
+    # What the pod gets is a partner configuration the service accepts (https, http transport).
+    for partner in ("kind_en_gezin", "lop"):
+        prefix = partner.upper()
+        settings = {"TRANSPORT": data[f"{prefix}_TRANSPORT"], "URL": data[f"{prefix}_URL"], "TOKEN": "from-secret"}
+        [transport] = transports({"PARTNERS": {partner: settings}}, partner, 1)
+        assert type(transport).__name__ == "HttpPartnerTransport"
+
+
 def test_env_example_defines_every_variable_compose_reads_and_no_real_secret():
     compose_text = (DEPLOY / "docker-compose.yml").read_text()
     used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", compose_text))
