@@ -6,10 +6,11 @@ server, the connection yields to the eventlet hub, so a slow query never stalls 
 
 SQLite runs in WAL mode and every transaction begins IMMEDIATE, so concurrent writers queue on the
 lock instead of failing on a read-to-write upgrade. Within one process the transactions also take a
-cooperative (green) lock first: SQLite's own wait for its file lock is a blocking C call, and under
+cooperative (green) lock first, one per database file: SQLite's own wait for its file lock is a blocking C call, and under
 eventlet it would stall the hub - and with it the very greenthread that holds the lock and would
 release it (one waiting on an RPC reply or a password hash), until the busy timeout ends.
 """
+import os
 import threading
 from contextlib import contextmanager
 from datetime import timezone
@@ -65,6 +66,26 @@ def _make_psycopg2_cooperative():
     patch_psycopg()
 
 
+_HOLDS_WRITER = "loket.db.holds_writer"  # connection.info: this connection took the writer lock
+_writer_locks = {}
+
+
+def _sqlite_writer_lock(engine):
+    """One cooperative lock per SQLite file in this process, shared by every engine on that file
+    (a test's second engine, a command run in-process): a lock per engine would let two of them
+    meet in SQLite's blocking busy wait, which is the stall the lock is there to prevent."""
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return threading.Lock()  # green under eventlet's monkey patching
+    return _writer_locks.setdefault(os.path.realpath(database), threading.Lock())
+
+
+def _release(connection, writer):
+    """Release the writer lock if this connection holds it, and only then: never someone else's."""
+    if connection.info.pop(_HOLDS_WRITER, False):
+        writer.release()
+
+
 def create_db_engine(url: str, **kwargs):
     # Errors would otherwise carry the statement's parameters (names, addresses) into the logs.
     kwargs.setdefault("hide_parameters", True)
@@ -82,22 +103,23 @@ def create_db_engine(url: str, **kwargs):
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-        writer = threading.Lock()  # green under eventlet's monkey patching
+        writer = _sqlite_writer_lock(engine)
 
         @event.listens_for(engine, "begin")
         def _begin_immediate(connection):
             writer.acquire()
+            connection.info[_HOLDS_WRITER] = True
             try:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
             except BaseException:
-                writer.release()
+                # SQLAlchemy may already have rolled back (and so released) on the way here
+                _release(connection, writer)
                 raise
 
         @event.listens_for(engine, "commit")
         @event.listens_for(engine, "rollback")
         def _end(connection):
-            if writer.locked():
-                writer.release()
+            _release(connection, writer)
 
         return engine
     _make_psycopg2_cooperative()

@@ -80,3 +80,68 @@ def test_a_sqlite_writer_waits_cooperatively_for_another_that_yields_mid_transac
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM t")).scalar_one() == 2
     engine.dispose()
+
+
+def test_two_engines_on_one_sqlite_file_share_the_green_lock(sqlite_url):
+    """A test's own engine (or an in-process command) writing to a service's file while the service
+    writes: with a lock per engine the second BEGIN would stall the hub until the busy timeout."""
+    first, second = create_db_engine(sqlite_url), create_db_engine(sqlite_url)
+    with first.begin() as connection:
+        connection.execute(text("CREATE TABLE t (n INTEGER)"))
+
+    def holder():
+        with first.begin() as connection:
+            connection.execute(text("INSERT INTO t VALUES (1)"))
+            eventlet.sleep(0.3)
+
+    def other_engine_writer():
+        with second.begin() as connection:
+            connection.execute(text("INSERT INTO t VALUES (2)"))
+
+    started = time.monotonic()
+    pool = eventlet.GreenPool()
+    pool.spawn(holder)
+    eventlet.sleep(0.05)
+    pool.spawn(other_engine_writer)
+    pool.waitall()
+    assert time.monotonic() - started < 2.0
+    with first.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM t")).scalar_one() == 2
+    first.dispose()
+    second.dispose()
+
+
+def test_a_failed_begin_releases_the_lock_once_and_never_anothers(sqlite_url):
+    """BEGIN IMMEDIATE failing (database locked by another process past the busy timeout) must leave
+    the lock free for the next transaction, and must not release a lock another connection holds."""
+    from loket import db
+
+    engine = create_db_engine(sqlite_url)
+    writer = db._sqlite_writer_lock(engine)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (n INTEGER)"))
+
+    blocker = __import__("sqlite3").connect(engine.url.database, isolation_level=None, timeout=0)
+    blocker.execute("BEGIN IMMEDIATE")  # another process's writer, as SQLite sees it
+    with engine.connect() as connection:
+        connection.connection.driver_connection.execute("PRAGMA busy_timeout=50")  # no autobegin
+        try:
+            with connection.begin():
+                raise AssertionError("BEGIN IMMEDIATE should have failed: the file is locked")
+        except Exception as error:  # noqa: BLE001 - sqlite3.OperationalError wrapped by SQLAlchemy
+            assert "locked" in str(error)
+    assert not writer.locked()
+    blocker.execute("ROLLBACK")
+    blocker.close()
+
+    with engine.begin() as connection:  # the lock is free: the next transaction proceeds
+        connection.execute(text("INSERT INTO t VALUES (1)"))
+
+    writer.acquire()  # someone else's transaction holds the lock ...
+    try:
+        with engine.connect() as connection:
+            connection.rollback()  # ... a rollback on a connection that never began must not release it
+        assert writer.locked()
+    finally:
+        writer.release()
+    engine.dispose()
