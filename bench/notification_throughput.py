@@ -1,7 +1,7 @@
 """Notification: emails per second from event to SMTP, and the reminder scan over 100,000 requests.
 
     .venv/bin/python bench/notification_throughput.py [--emails 3000] [--projections 100000]
-        [--repeat 2] [--instances 1] [--skip-scan]
+        [--repeat 2] [--instances 1] [--skip-scan] [--profile PREFIX]
 
 1. Throughput. The notification service runs as a real `nameko run` process, on SQLite and on
    PostgreSQL, against the real broker; the bench publishes `--emails` dossier_registered events
@@ -12,6 +12,8 @@
    from /proc), which says what one core can do whatever else the machine is running.
    Baseline in the same run: the SMTP transport alone sending prebuilt messages to the same
    sink: a connection per message, one session, SEND_CONCURRENCY sessions in parallel.
+   `--profile PREFIX`: the service runs under bench/cpu_sampler.py (on-CPU stacks, 10-20 % extra
+   CPU) and each run prints where its CPU time went; stacks in PREFIX-<run>-<database>.txt.
 2. Reminder scan. `--projections` requests (start dates uniform over -200..+400 days, 60 % active)
    in the service's tables on both databases; timed: the service's scan
    (operations.queue_due_reminders in batches of 500, the reminders queued and flagged) for the
@@ -23,6 +25,7 @@ import argparse
 import os
 import random
 import re
+import signal
 import socket
 import statistics
 import subprocess
@@ -117,13 +120,49 @@ def new_vhost():
     return vhost
 
 
-def start_service(config, workdir, index=0):
+def start_service(config, workdir, index=0, profile=None):
     path = Path(workdir) / f"config-{index}.yaml"
     path.write_text(yaml.safe_dump(config))
+    command = [str(Path(sys.executable).parent / "nameko")]
+    if profile:
+        command = [sys.executable, str(ROOT / "bench/cpu_sampler.py"), f"{profile}-{index}.txt"]
     return subprocess.Popen(
-        [str(Path(sys.executable).parent / "nameko"), "run", "--config", str(path),
-         "notification.service"], cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        command + ["run", "--config", str(path), "notification.service"], cwd=ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+# "Where the time goes": a sample belongs to the first part whose frame it holds.
+PARTS = (
+    ("recording outcomes", ("Mailer._settle",)),
+    ("rendering", ("render (notification/rendering.py",)),
+    ("building and serialising the message", ("build_message (notification/transport.py",
+                                              "Message.as_bytes (email/message.py")),
+    ("SMTP conversation", ("SmtpSession.", "SmtpTransport.", "Mailer._work_off")),
+    ("claiming due emails", ("Mailer.send_due", "MailSender._run")),
+    ("event transaction", ("NotificationService.on_registration_event",)),
+    ("event contract check", ("parse (loket/contracts/__init__.py",)),
+    ("AMQP consume, ack, worker", ("handle_message", "handle_result", "ConsumerMixin.",
+                                   "_run_worker", "spawn_worker")),
+)
+
+
+def where_the_time_goes(path, cpu_ms):
+    """{part: ms per email} from cpu_sampler's stacks, scaled to the measured CPU per email."""
+    def part(stack):
+        frames = stack.split(";")
+        for name, needles in PARTS:
+            for needle in needles:
+                function, _, file = needle.partition(" (")
+                if any(function in frame.partition(" (")[0] and file in frame for frame in frames):
+                    return name
+        return "other"
+    samples = {}
+    for line in Path(path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        samples[part(stack)] = samples.get(part(stack), 0) + int(count)
+    total = sum(samples.values()) or 1
+    return {name: cpu_ms * count / total for name, count in samples.items()}
 
 
 def wait_healthy(address, timeout=60):
@@ -138,7 +177,7 @@ def wait_healthy(address, timeout=60):
     raise RuntimeError("the notification service did not come up")
 
 
-def throughput_once(database_url, sink, sink_port, batch, instances):
+def throughput_once(database_url, sink, sink_port, batch, instances, profile=None):
     vhost = new_vhost()
     amqp_uri = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
     upgrade(ROOT / "services/notification/alembic.ini", database_url)
@@ -154,11 +193,15 @@ def throughput_once(database_url, sink, sink_port, batch, instances):
     sink.reset()
     with tempfile.TemporaryDirectory() as workdir:
         addresses = [f"127.0.0.1:{free_port()}" for _ in range(instances)]
-        processes = [start_service({**config, "WEB_SERVER_ADDRESS": address}, workdir, index)
+        processes = [start_service({**config, "WEB_SERVER_ADDRESS": address}, workdir, index,
+                                   profile)
                      for index, address in enumerate(addresses)]
         try:
             for address in addresses:
                 wait_healthy(address)
+            if profile:
+                for process in processes:
+                    process.send_signal(signal.SIGUSR1)  # start sampling
             cpu_before = sum(process_cpu(process.pid) for process in processes)
             started = time.perf_counter()
             with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
@@ -361,6 +404,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--instances", type=int, default=1, help="service processes")
     parser.add_argument("--skip-scan", action="store_true")
+    parser.add_argument("--profile", metavar="PREFIX", help="sample the service's CPU (see above)")
     args = parser.parse_args()
 
     sink = Sink()
@@ -376,12 +420,17 @@ def main():
                 f"{name} {rate:.0f}/s" for name, rate in baseline.items()))
             for name, fresh in databases():
                 batch = events(args.emails)
+                profile = f"{args.profile}-{run + 1}-{name}" if args.profile else None
                 with fresh() as url:
-                    result = throughput_once(url, sink, sink_port, batch, args.instances)
+                    result = throughput_once(url, sink, sink_port, batch, args.instances, profile)
                 print(f"  run {run + 1} {name:10s} service: events published {result['publish']:.0f}/s, "
                       f"end to end {result['end_to_end']:.0f}/s, sustained (p10-p90) "
                       f"{result['sustained']:.0f}/s; service CPU {result['cpu_ms']:.1f} ms per "
                       f"email; every email once; load average {os.getloadavg()[0]:.1f}")
+                if profile:
+                    parts = where_the_time_goes(f"{profile}-0.txt", result["cpu_ms"])
+                    print("    where the time goes (ms per email, sampler included): " + ", ".join(
+                        f"{part} {ms:.2f}" for part, ms in sorted(parts.items(), key=lambda p: -p[1])))
     finally:
         controller.stop()
 
