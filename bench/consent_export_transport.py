@@ -3,7 +3,7 @@
 A ThreadingHTTPServer on 127.0.0.1 plays the partner (HTTP/1.1 keep-alive, answers 201 after
 reading the body). Transfers are real ones: built by transfers_for_event from generated
 dossiers with consent to both partners. Measured one after the other, as one worker sends them:
-  - HttpPartnerTransport (one keep-alive connection): the production path;
+  - HttpPartnerTransport (one requests.Session, keep-alive): the production path;
   - a new HttpPartnerTransport per transfer (new connection each time), for comparison;
   - the keep-alive session against a partner server without TCP_NODELAY (300 transfers), to
     show what such a partner costs;

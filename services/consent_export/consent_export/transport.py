@@ -4,23 +4,17 @@ Every transport's `send(transfer)` returns a `Delivery` or raises one of two err
 caller has exactly two decisions: `TransientPartnerError` -> retry later (see `backoff`),
 `RejectedByPartner` -> park the transfer with the partner's answer for an operator.
 """
-import base64
-import http.client
 import json
 import os
 import random
 import re
-import socket
-import ssl
 import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
-import certifi
-from eventlet.patcher import original
+import requests
 
 from consent_export.transfers import DELETE, PUSH, UPDATE, Transfer
 
@@ -84,17 +78,7 @@ def backoff(attempt: int, base: float, cap: float, rng: random.Random) -> float:
 class HttpPartnerTransport:
     """JSON over HTTPS to a partner: POST {base}/dossiers to push, PUT or DELETE
     {base}/dossiers/{dossier_id} to update or delete, each with an Idempotency-Key header so the
-    partner can drop a repeat. One keep-alive connection per transport (the sender gives each
-    concurrent send its own transport).
-
-    Built on the standard library's http.client, which requests and urllib3 use underneath, without
-    their per-request layers (settings merged per call, cookies, hooks, redirects, a pool that asks
-    the event loop whether a connection is still open): those cost about 0.8 ms of CPU per transfer,
-    more than the rest of a transfer (bench/results/consent_export.md). What is kept: the
-    certificate and host name verified against CA_BUNDLE or certifi's bundle (as requests does),
-    separate connect and read timeouts, no redirect followed, a connection the partner closed
-    while idle replaced before it is used, an HTTPS proxy from the environment (HTTPS_PROXY,
-    NO_PROXY) by a CONNECT tunnel; a loopback partner (plain http) is reached directly.
+    partner can drop a repeat. One keep-alive session per partner.
     """
 
     def __init__(self, base_url: str, *, username: str | None = None,
@@ -105,40 +89,34 @@ class HttpPartnerTransport:
             raise ValueError("give either username/password or a token, not both")
         if (username is None) != (password is None):
             raise ValueError("username and password go together")
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {base_url!r}")
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = parts.port or (443 if self._https else 80)
-        self._path = parts.path.rstrip("/")
-        self._connect_timeout, self._read_timeout = (
-            timeout if isinstance(timeout, tuple) else (timeout, timeout))
-        self._context = _tls_context(verify) if self._https else None
-        # Read once here, not per request; only an HTTPS partner goes through a proxy.
-        self.proxy = _environment_proxy(parts) if self._https else None
-        self._headers = {"Content-Type": "application/json", "Accept": "application/json",
-                         "User-Agent": "loket-consent-export"}
+        self._base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._session = requests.Session()
+        # Proxies from the environment are read once here, not on every request (requests would
+        # scan the whole environment per call); credentials and CA bundle come from our config.
+        self._session.proxies = requests.utils.get_environ_proxies(self._base_url)
+        self._session.trust_env = False
+        self._session.verify = verify
         if username is not None:
-            self._headers["Authorization"] = _basic(username, password)
+            self._session.auth = (username, password)
         if token is not None:
-            self._headers["Authorization"] = f"Bearer {token}"
-        self._connection: http.client.HTTPConnection | None = None
+            self._session.headers["Authorization"] = f"Bearer {token}"
 
     def send(self, transfer: Transfer) -> Delivery:
-        # As requests' json=: default separators, ASCII escapes, no NaN.
-        body = json.dumps(transfer.payload, allow_nan=False).encode("utf-8")
-        headers = {**self._headers, "Idempotency-Key": transfer.idempotency_key}
         try:
-            connection = self._open()
-            connection.request(_METHODS[transfer.kind], self._target(transfer), body=body, headers=headers)
-            response = connection.getresponse()
-            content = response.read()
-        except (OSError, http.client.HTTPException) as exc:  # timeouts, refused, reset, TLS, garbage
-            self.close()
+            response = self._session.request(
+                _METHODS[transfer.kind],
+                self._url(transfer),
+                json=transfer.payload,
+                headers={"Idempotency-Key": transfer.idempotency_key},
+                timeout=self._timeout,
+                allow_redirects=False,
+            )
+        except (requests.Timeout, requests.ConnectionError,
+                requests.exceptions.ChunkedEncodingError) as exc:
             raise TransientPartnerError(type(exc).__name__) from exc
-        status = response.status
-        answer = content.decode(response.headers.get_content_charset() or "utf-8", "replace")[:ANSWER_LIMIT]
+        status = response.status_code
+        answer = response.text[:ANSWER_LIMIT]
         if 200 <= status < 300:
             return Delivery(status, answer)
         if transfer.kind == DELETE and status in (404, 410):
@@ -152,9 +130,7 @@ class HttpPartnerTransport:
         raise RejectedByPartner(status, answer)
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        self._session.close()
 
     def __enter__(self):
         return self
@@ -162,78 +138,10 @@ class HttpPartnerTransport:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def _open(self) -> http.client.HTTPConnection:
-        """The connection of the last transfer if it is still open (the partner closes an idle
-        one, or asked to close it), else a new one."""
-        connection = self._connection
-        if connection is not None and connection.sock is not None and _still_open(connection.sock):
-            return connection
-        self.close()
-        if self.proxy is not None:
-            connection = http.client.HTTPSConnection(*self.proxy.address, timeout=self._connect_timeout,
-                                                     context=self._context)
-            connection.set_tunnel(self._host, self._port, headers=self.proxy.headers)
-        elif self._https:
-            connection = http.client.HTTPSConnection(self._host, self._port, timeout=self._connect_timeout,
-                                                     context=self._context)
-        else:
-            connection = http.client.HTTPConnection(self._host, self._port, timeout=self._connect_timeout)
-        self._connection = connection
-        connection.connect()
-        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        connection.sock.settimeout(self._read_timeout)
-        return connection
-
-    def _target(self, transfer: Transfer) -> str:
+    def _url(self, transfer: Transfer) -> str:
         if transfer.kind == PUSH:
-            return f"{self._path}/dossiers"
-        return f"{self._path}/dossiers/{quote(transfer.dossier_id, safe='')}"
-
-
-@dataclass(frozen=True)
-class Proxy:
-    address: tuple[str, int]
-    headers: dict
-
-
-def _environment_proxy(parts) -> Proxy | None:
-    proxies = urllib.request.getproxies_environment()
-    url = proxies.get(parts.scheme) or proxies.get("all")
-    if not url or urllib.request.proxy_bypass_environment(parts.netloc, proxies):
-        return None
-    proxy = urlsplit(url if "://" in url else f"http://{url}")
-    if proxy.scheme != "http" or not proxy.hostname:
-        raise ValueError(f"{parts.scheme.upper()}_PROXY: only an http:// proxy is supported (CONNECT)")
-    headers = {}
-    if proxy.username is not None:
-        headers["Proxy-Authorization"] = _basic(unquote(proxy.username), unquote(proxy.password or ""))
-    return Proxy((proxy.hostname, proxy.port or 80), headers)
-
-
-def _tls_context(verify: bool | str) -> ssl.SSLContext:
-    """`verify`: True (certifi's bundle) or the path of a CA bundle; never off (personal data)."""
-    if verify is not True and not isinstance(verify, str):
-        raise ValueError("verify is True or a CA bundle path: a partner's certificate is always checked")
-    return ssl.create_default_context(cafile=verify if isinstance(verify, str) else certifi.where())
-
-
-def _basic(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode("latin-1")).decode("ascii")
-
-
-# The real select: a connection's check must not wait for the event loop (eventlet's green
-# select would switch to the hub and back, which costs more than the check).
-_select = original("select").select
-
-
-def _still_open(sock) -> bool:
-    """An idle keep-alive connection has nothing to read: readable means closed by the partner
-    (or something unasked for arrived), so it is not used again."""
-    try:
-        readable, _, _ = _select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return False
-    return not readable
+            return f"{self._base_url}/dossiers"
+        return f"{self._base_url}/dossiers/{quote(transfer.dossier_id, safe='')}"
 
 
 class FolderTransport:
