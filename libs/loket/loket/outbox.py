@@ -203,6 +203,13 @@ class Outbox(DependencyProvider):
                 log.warning("outbox relay: %s (%s); retrying in %.1fs", type(exc).__name__, exc, delay)
                 self._stopping.wait(delay)
                 continue
+            except Exception:  # noqa: BLE001 - a relay that dies would take the whole service down with it
+                # Anything else (a driver or hub error) is logged and retried the same way: the rows
+                # wait in the outbox, loket_outbox_backlog shows them, and the service keeps answering.
+                delay = min(max(delay * 2, 0.5), 10.0)
+                log.exception("outbox relay: unexpected error; retrying in %.1fs", delay)
+                self._stopping.wait(delay)
+                continue
             if published < self.relay.batch_size:
                 self._wake.wait(self.idle_interval)
                 self._wake.clear()

@@ -139,3 +139,31 @@ def test_many_events_with_one_that_breaks_its_contract_write_nothing(engine):
             EventRecorder("registration").record_many(session, [(PING, "d1", 1, {"n": 1}),
                                                                 (PING, "d2", 1, {"n": "not a number"})])
         assert session.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
+
+
+def test_the_relay_loop_survives_an_unexpected_error_and_goes_on():
+    """An error the relay does not expect (seen: eventlet's 'second simultaneous read' while the driver
+    connects) must not end the loop: nameko would kill the whole service with its managed thread."""
+    import threading
+
+    from loket.outbox import Outbox
+
+    class FlakyRelay:
+        batch_size = 500
+
+        def __init__(self):
+            self.calls = 0
+
+        def relay_once(self):
+            self.calls += 1
+            if self.calls == 1:
+                raise RuntimeError("Second simultaneous read on fileno 133 detected")
+            if self.calls == 3:
+                provider._stopping.set()
+            return 0
+
+    provider = Outbox(idle_interval=0.01)
+    provider._wake, provider._stopping = threading.Event(), threading.Event()
+    provider.relay = FlakyRelay()
+    provider._run()  # returns once stopped, instead of raising
+    assert provider.relay.calls == 3
