@@ -84,6 +84,15 @@ def fresh_vhost():
     return vhost, f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
 
 
+def stop_and_clean(processes, vhost):
+    """Stop the service processes and delete the run's vhost."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=30)
+    requests.delete(f"{API}/vhosts/{quote(vhost, safe='')}", timeout=30)
+
+
 def broker_cpu_seconds():
     """CPU of the RabbitMQ node (beam.smp), when it runs on this machine."""
     try:
@@ -124,11 +133,7 @@ def noop_ceiling(dossiers, clients, instances):
             service_cpu = sum(cpu_seconds(process.pid) for process in processes) - service_cpu
             client_cpu, broker_cpu = time.process_time() - client_cpu, broker_cpu_seconds() - broker_cpu
         finally:
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                process.wait(timeout=30)
-            requests.delete(f"{API}/vhosts/{quote(vhost, safe='')}", timeout=30)
+            stop_and_clean(processes, vhost)
     total = per_client * clients
     return {"rpc": total / elapsed, "service_cpu_ms": 1000 * service_cpu / total,
             "client_cpu_ms": 1000 * client_cpu / total, "broker_cpu_ms": 1000 * broker_cpu / total}
@@ -184,11 +189,7 @@ def run_once(database_url, dossiers, clients, instances):
             list(pool.imap(reader, range(clients)))
             read_done = time.perf_counter()
         finally:
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                process.wait(timeout=30)
-            requests.delete(f"{API}/vhosts/{quote(vhost, safe='')}", timeout=30)
+            stop_and_clean(processes, vhost)
     return {"rpc": total / (rpc_done - started), "end_to_end": total / (published - started),
             "reads": total / (read_done - published),
             "service_cpu_ms": 1000 * service_cpu / total, "client_cpu_ms": 1000 * client_cpu / total,
