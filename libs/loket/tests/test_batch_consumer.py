@@ -1,16 +1,17 @@
 """The batch event handler: events arrive as lists, in order, one transaction per batch; a failed batch
 falls back to per-message retries and parking, and redeliveries still have no second effect."""
 import time
+from urllib.parse import urlparse
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 
-from loket import contracts, parking
+from loket import contracts, parking, topology
 from loket.consumer import EventsFailed, PermanentError, batch_event_handler
 from loket.db import Database, create_db_engine
 from loket.inbox import claim
 from loket.tables import platform_metadata
-from loket.testing import publish_raw, wait_for
+from loket.testing import TcpProxy, publish_raw, queue_depth, wait_for
 
 PING = "registration.test_ping"
 SUBSCRIPTION = "matching.registration_events"
@@ -45,20 +46,34 @@ class BatchConsumer:
             raise EventsFailed(failed)
 
 
-@pytest.fixture
-def consumer(container_factory, amqp_uri, sqlite_url):
+def reset():
     batches.clear()
     attempts.clear()
     state["fail_n"] = None
     state["failing"] = {}
+
+
+def start_consumer(container_factory, amqp_uri, database_url):
+    container = container_factory(BatchConsumer, {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url,
+                                                  "RETRY_DELAYS_MS": [100]})
+    container.start()
+    return container
+
+
+@pytest.fixture
+def database(sqlite_url):
+    reset()
     engine = create_db_engine(sqlite_url)
     platform_metadata.create_all(engine)
     metadata.create_all(engine)
-    container = container_factory(BatchConsumer, {"AMQP_URI": amqp_uri, "DATABASE_URL": sqlite_url,
-                                                  "RETRY_DELAYS_MS": [100]})
-    container.start()
-    yield engine, amqp_uri
+    yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def consumer(container_factory, amqp_uri, database):
+    start_consumer(container_factory, amqp_uri, str(database.url))
+    return database, amqp_uri
 
 
 def publish(amqp_uri, count, start=0):
@@ -106,3 +121,74 @@ def test_events_failed_retries_or_parks_only_the_named_events_and_acks_the_rest(
     time.sleep(0.5)  # a wrongly retried neighbour would come back by now (RETRY_DELAYS_MS 100)
     assert {n: count for n, count in attempts.items() if count != 1} == {11: 2}
     assert sorted(applied_ns(engine)) == [n for n in range(20) if n != 3]
+
+
+def publish_broken(amqp_uri):
+    publish_raw(amqp_uri, PING, {"id": "broken", "type": PING})  # no version, no data: breaks the envelope
+
+
+def test_a_message_breaking_its_contract_is_parked_and_its_neighbours_are_handled_once(
+        container_factory, amqp_uri, database):
+    engine = database
+    topology.declare_all(amqp_uri)
+    publish(amqp_uri, 10)
+    publish_broken(amqp_uri)
+    publish(amqp_uri, 10, start=10)
+    start_consumer(container_factory, amqp_uri, str(database.url))
+    assert wait_for(lambda: len(applied_ns(engine)) == 20, timeout=15)
+    assert wait_for(lambda: parking.counts(amqp_uri)[SUBSCRIPTION] == 1, timeout=15)
+    time.sleep(0.5)
+    # Acked alone: had its ack taken the events received before it along (multiple), their own
+    # batch's ack would have closed the channel and they would have been delivered a second time.
+    assert set(attempts.values()) == {1}
+    assert queue_depth(amqp_uri, SUBSCRIPTION) == 0
+
+
+def test_a_backlog_is_handled_in_full_batches_and_acked(container_factory, amqp_uri, database):
+    topology.declare_all(amqp_uri)
+    publish(amqp_uri, 1000)  # waiting before the consumer starts
+    start_consumer(container_factory, amqp_uri, str(database.url))
+    assert wait_for(lambda: len(applied_ns(database)) == 1000, timeout=30)
+    assert wait_for(lambda: queue_depth(amqp_uri, SUBSCRIPTION) == 0)  # neither ready nor unacked
+    assert applied_ns(database) == list(range(1000))
+    assert set(attempts.values()) == {1}
+    assert batches == [50] * 20
+
+
+def test_a_lost_broker_connection_loses_nothing_and_applies_nothing_twice(container_factory, amqp_uri, database,
+                                                                         caplog):
+    broker = urlparse(amqp_uri)
+    proxy = TcpProxy(broker.hostname, broker.port or 5672)
+    proxied = amqp_uri.replace(f"{broker.hostname}:{broker.port or 5672}", f"127.0.0.1:{proxy.port}")
+    container = None
+    try:
+        topology.declare_all(amqp_uri)
+        publish(amqp_uri, 3000)
+        container = start_consumer(container_factory, proxied, str(database.url))
+        assert wait_for(lambda: len(applied_ns(database)) >= 200, timeout=20, interval=0.01)
+        proxy.cut()  # mid-stream: some batches handled, one perhaps in flight, the rest waiting
+        time.sleep(1.5)
+        proxy.restore()
+        assert wait_for(lambda: len(applied_ns(database)) == 3000, timeout=60)
+        assert wait_for(lambda: queue_depth(amqp_uri, SUBSCRIPTION) == 0)
+        assert sorted(applied_ns(database)) == list(range(3000))  # each once, none lost
+        assert parking.counts(amqp_uri)[SUBSCRIPTION] == 0
+        assert "lost its broker connection" in caplog.text  # the cut came while it was consuming
+    finally:
+        if container is not None:
+            container.stop()
+        proxy.close()
+
+
+def test_stopping_hands_back_what_was_received_but_not_handled(container_factory, amqp_uri, database):
+    topology.declare_all(amqp_uri)
+    publish(amqp_uri, 3000)
+    container = start_consumer(container_factory, amqp_uri, str(database.url))
+    assert wait_for(lambda: len(applied_ns(database)) >= 100, timeout=20, interval=0.01)
+    container.stop()
+    done = len(applied_ns(database))
+    assert done < 3000
+    assert wait_for(lambda: queue_depth(amqp_uri, SUBSCRIPTION) == 3000 - done)
+    start_consumer(container_factory, amqp_uri, str(database.url))
+    assert wait_for(lambda: len(applied_ns(database)) == 3000, timeout=30)
+    assert sorted(applied_ns(database)) == list(range(3000))
