@@ -13,7 +13,7 @@ from nameko.web.handlers import http
 
 from loket import observability  # not `import Observable`: `nameko run` would take it for a service
 from loket.clock import Clock
-from loket.consumer import PermanentError, event_handler
+from loket.consumer import EventsFailed, PermanentError, batch_event_handler, event_handler
 from loket.db import Database
 from loket.erasure import erase_traces, forget_parked, record_receipt
 from loket.errors import Conflict, InvalidInput
@@ -22,12 +22,12 @@ from loket.logs import LogContext
 from loket.outbox import Outbox
 from loket.timers import configured_timer
 
-from matching import access, departures, dossiers, erasure, facilities, offers, places, readmodel, schemas
+from matching import access, departures, dossiers, erasure, facilities, offers, places, projection, readmodel, schemas
 from matching import occupancy as occupancy_of
 from matching.candidates import Candidates
 from matching.dependencies import RuleSets
 from matching.eligibility import eligible
-from matching.projection import SUBSCRIPTION as REGISTRATION_EVENTS, Projection
+from matching.projection import SUBSCRIPTION as REGISTRATION_EVENTS
 from matching.ranking import offer_respects_dutch_share, rank
 
 ERASURE_REQUESTS = "matching.erasure_requests"
@@ -44,20 +44,20 @@ class MatchingService(observability.Observable):
     clock = Clock()
     rule_sets = RuleSets()
     candidates = Candidates()
-    projection = Projection()
     config = Config()
     log_context = LogContext()
     registration = RpcProxy("registration")
 
     # -- events -------------------------------------------------------------------------------------
-    @event_handler(REGISTRATION_EVENTS)
-    def on_registration_event(self, event):
-        """Into the read model and this process's candidate index, in a batch with the events other
-        workers hold (projection.py); returns once committed."""
-        try:
-            self.projection.apply(event, self.events)
-        except readmodel.UnusableEvent as problem:
-            raise PermanentError(str(problem)) from None
+    @batch_event_handler(REGISTRATION_EVENTS, batch_size=projection.BATCH)
+    def on_registration_events(self, events):
+        """Into the read model and this process's candidate index, a batch per transaction
+        (projection.py); an event that cannot be applied is retried or parked alone."""
+        failed = projection.apply(self.db, events, self.events, self.rule_sets, self.candidates)
+        if failed:
+            raise EventsFailed({event_id: PermanentError(str(problem))
+                                if isinstance(problem, readmodel.UnusableEvent) else problem
+                                for event_id, problem in failed.items()})
 
     @event_handler(ERASURE_REQUESTS)
     def on_erasure_requested(self, event):
