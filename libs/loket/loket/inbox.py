@@ -12,7 +12,7 @@ A handler that applies many events in one transaction (a batch) claims them all 
 
     fresh = claim_all(session, "consent_export.registration_events", events)
 """
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 
 from loket.clock import utcnow
 from loket.tables import inbox
@@ -58,7 +58,22 @@ def claim_all(session, consumer, events) -> list:
 def forget_aggregate(session, aggregate_id, keep_event_id=None) -> int:
     """Erasure: drop what the inbox knows about one dossier (but the erasure request itself, so that a
     redelivered request is still recognised)."""
-    statement = delete(inbox).where(inbox.c.aggregate_id == str(aggregate_id))
-    if keep_event_id is not None:
-        statement = statement.where(inbox.c.event_id != keep_event_id)
-    return session.execute(statement).rowcount
+    keep = [keep_event_id] if keep_event_id is not None else []
+    return forget_aggregates(session, [aggregate_id], keep).get(str(aggregate_id), 0)
+
+
+def forget_aggregates(session, aggregate_ids, keep_event_ids=()) -> dict:
+    """`forget_aggregate` for many dossiers in two statements, keeping the given events (the erasure
+    requests themselves): {dossier id: rows dropped} (only those that had any)."""
+    ids = sorted({str(aggregate_id) for aggregate_id in aggregate_ids})
+    if not ids:
+        return {}
+    about = inbox.c.aggregate_id.in_(ids)
+    if keep_event_ids:
+        about = about & inbox.c.event_id.not_in(sorted(set(keep_event_ids)))
+    connection = session.connection()
+    counts = dict(connection.execute(select(inbox.c.aggregate_id, func.count()).where(about)
+                                     .group_by(inbox.c.aggregate_id)).all())
+    if counts:
+        connection.execute(delete(inbox).where(about))
+    return counts

@@ -79,7 +79,22 @@ class EventRecorder:
 
 def forget_aggregate(session, aggregate_id) -> int:
     """Erasure: drop events about one dossier that were not relayed yet (they hold its personal data)."""
-    return session.execute(delete(outbox).where(outbox.c.aggregate_id == str(aggregate_id))).rowcount
+    return forget_aggregates(session, [aggregate_id]).get(str(aggregate_id), 0)
+
+
+def forget_aggregates(session, aggregate_ids) -> dict:
+    """`forget_aggregate` for many dossiers in two statements: {dossier id: events dropped} (only those
+    that had any)."""
+    ids = sorted({str(aggregate_id) for aggregate_id in aggregate_ids})
+    if not ids:
+        return {}
+    connection = session.connection()
+    counts = dict(connection.execute(
+        select(outbox.c.aggregate_id, func.count()).where(outbox.c.aggregate_id.in_(ids))
+        .group_by(outbox.c.aggregate_id)).all())
+    if counts:
+        connection.execute(delete(outbox).where(outbox.c.aggregate_id.in_(sorted(counts))))
+    return counts
 
 
 class OutboxRelay:

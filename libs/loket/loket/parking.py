@@ -75,14 +75,22 @@ def replay(amqp_uri, subscription, event_id=None) -> int:
 
 def purge_aggregate(amqp_uri, subscription, aggregate_id) -> int:
     """Erasure: remove parked messages about one dossier; the others stay parked, in order."""
+    return purge_aggregates(amqp_uri, [subscription], [aggregate_id])
+
+
+def purge_aggregates(amqp_uri, subscriptions, aggregate_ids) -> int:
+    """Erasure of many dossiers: remove their parked messages from the subscriptions' parked queues,
+    over one connection; the others stay parked, in order. Returns how many were removed."""
+    wanted = {str(aggregate_id) for aggregate_id in aggregate_ids}
     removed = 0
     with Connection(amqp_uri, connect_timeout=5) as connection:
-        channel = connection.channel()
-        for message in _drain(channel, topology.parked_queue_name(subscription)):
-            if _describe(message)["aggregate_id"] == str(aggregate_id):
-                channel.basic_ack(message.delivery_tag)
-                removed += 1
-        channel.close()  # the unacked rest returns to the parked queue
+        for subscription in subscriptions:
+            channel = connection.channel()
+            for message in _drain(channel, topology.parked_queue_name(subscription)):
+                if _describe(message)["aggregate_id"] in wanted:
+                    channel.basic_ack(message.delivery_tag)
+                    removed += 1
+            channel.close()  # the unacked rest returns to the parked queue
     return removed
 
 

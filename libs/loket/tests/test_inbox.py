@@ -2,7 +2,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.db import create_db_engine
-from loket.inbox import claim, claim_all
+from loket.inbox import claim, claim_all, forget_aggregate, forget_aggregates
 from loket.tables import inbox, platform_metadata
 
 CONSUMER = "consent_export.registration_events"
@@ -33,4 +33,23 @@ def test_claim_all_returns_each_unseen_event_once_in_order_and_records_them(data
         # Another consumer has seen none of them.
         assert [e["id"] for e in claim_all(session, "other", [event("e1")])] == ["e1"]
         assert claim_all(session, "other", []) == []
+    engine.dispose()
+
+
+def test_forget_aggregates_drops_only_the_named_dossiers_and_keeps_the_erasure_requests(database_url):
+    engine = create_db_engine(database_url)
+    platform_metadata.create_all(engine)
+    with Session(engine) as session, session.begin():
+        claim_all(session, CONSUMER, [event("a1", "dos-a"), event("a2", "dos-a"), event("b1", "dos-b"),
+                                      event("c1", "dos-c")])
+        claim_all(session, "x.erasure_requests", [event("erase-a", "dos-a"), event("erase-b", "dos-b")])
+    with Session(engine) as session, session.begin():
+        dropped = forget_aggregates(session, ["dos-a", "dos-b", "dos-unknown"], keep_event_ids=["erase-a", "erase-b"])
+    assert dropped == {"dos-a": 2, "dos-b": 1}
+    assert seen(engine) == ["c1"]
+    assert seen(engine, "x.erasure_requests") == ["erase-a", "erase-b"]
+    with Session(engine) as session, session.begin():
+        assert forget_aggregate(session, "dos-c") == 1
+        assert forget_aggregates(session, []) == {}
+    assert seen(engine) == []
     engine.dispose()
