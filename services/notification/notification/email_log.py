@@ -14,10 +14,11 @@ the worst case is a duplicate the parent's mail client can recognise, never a lo
 
 Every function takes the caller's session; nothing here commits.
 """
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Callable
+from typing import Callable, Iterable
 
 from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
@@ -212,8 +213,18 @@ def for_dossier(session: Session, dossier_id: str) -> list[dict]:
 
 
 def erase(session: Session, dossier_id: str) -> int:
-    return session.execute(delete(EmailLogEntry)
-                           .where(EmailLogEntry.dossier_id == dossier_id)).rowcount
+    return erase_all(session, [dossier_id]).get(dossier_id, 0)
+
+
+def erase_all(session: Session, dossier_ids: Iterable[str]) -> Counter:
+    """`erase` for many dossiers in one statement: {dossier id: entries deleted} (only those that
+    had any)."""
+    dossier_ids = sorted(set(dossier_ids))
+    if not dossier_ids:
+        return Counter()
+    return Counter(session.scalars(delete(EmailLogEntry)
+                                   .where(EmailLogEntry.dossier_id.in_(dossier_ids))
+                                   .returning(EmailLogEntry.dossier_id)))
 
 
 def retention_cutoff(now: datetime) -> datetime:

@@ -39,13 +39,23 @@ def envelope():
 @pytest.fixture
 def db(tmp_path):
     """The service's tables on a SQLite file, as loket.db configures it: a DatabaseAccess."""
+    yield from _database(f"sqlite:///{tmp_path / 'notification.sqlite'}")
+
+
+@pytest.fixture
+def any_db(database_url):
+    """`db`, once on SQLite and once on PostgreSQL (loket.testing's `database_url`)."""
+    yield from _database(database_url)
+
+
+def _database(url):
     from sqlalchemy.orm import Session, sessionmaker
 
     from loket.db import DatabaseAccess, create_db_engine
     from loket.tables import platform_metadata
     from notification.models import metadata
 
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'notification.sqlite'}")
+    engine = create_db_engine(url)
     metadata.create_all(engine)
     platform_metadata.create_all(engine)
     yield DatabaseAccess(engine, sessionmaker(engine, class_=Session, expire_on_commit=False))

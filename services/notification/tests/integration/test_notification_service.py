@@ -7,14 +7,15 @@ from datetime import datetime, timezone
 
 import requests
 from kombu import Connection
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 
 from loket import parking
 from loket.contracts import envelope
 from loket.db import normalise_url
-from loket.tables import inbox
+from loket.tables import inbox, outbox
 from loket.testing import drain_queue, publish_raw, wait_for
 from notification.confirmation import confirmation_code
+from notification.models import DossierProjection, EmailLogEntry, ErasedDossier, RequestProjectionRow
 from notification.samples import sample_snapshot
 from registration.samples import sample_registration
 
@@ -213,18 +214,21 @@ def test_time_travel_sends_each_start_date_reminder_once(
     assert "1 september 2026" in messages[1].get_body(("plain",)).get_content()
 
 
+def erasure_request(dossier_id, run_id="run-1"):
+    return envelope("retention.erasure_requested", {
+        "dossier_id": dossier_id, "run_id": run_id, "reason": "retention_expired"},
+        aggregate_id=dossier_id, sequence=0, producer="retention")
+
+
 def test_an_erasure_request_erases_everything_and_answers_with_a_receipt(
-        start_notification, notification_rpc, notification_config, amqp_uri, smtp):
-    start_notification()
+        start_notification, notification_rpc, database_url, amqp_uri, smtp):
+    start_notification(DATABASE_URL=database_url)
     snapshot = sample_snapshot("nl")
     publish(amqp_uri, registration_event("dossier_registered", snapshot, 1))
     settled(smtp.mailbox, 1)
     assert notification_rpc.personal_data(snapshot["id"])["projection"] is not None
 
-    request = envelope("retention.erasure_requested", {
-        "dossier_id": snapshot["id"], "run_id": "run-1", "reason": "retention_expired"},
-        aggregate_id=snapshot["id"], sequence=0, producer="retention")
-    publish(amqp_uri, request)
+    publish(amqp_uri, erasure_request(snapshot["id"]))
     [receipt] = drain_queue(amqp_uri, "retention.erasure_receipts", 1)
     assert receipt["type"] == "erasure_receipt.notification"
     # one email, the dossier, its request and the inbox row of the registration event
@@ -235,7 +239,7 @@ def test_an_erasure_request_erases_everything_and_answers_with_a_receipt(
 
     late = flagged(snapshot, 2)  # it was still in a retry queue
     publish(amqp_uri, late)
-    assert wait_for(lambda: handled(notification_config["DATABASE_URL"], late["id"]))
+    assert wait_for(lambda: handled(database_url, late["id"]))
     time.sleep(0.3)
     assert notification_rpc.personal_data(snapshot["id"])["emails"] == []
     assert len(smtp.mailbox.messages) == 1
@@ -314,3 +318,60 @@ def test_an_event_without_a_buildable_email_is_parked_alone_and_its_batch_goes_t
     assert parked["error"] == "PermanentError: request req-gone not in dossier dos-3"
     assert not handled(notification_config["DATABASE_URL"], bad["id"])  # nothing of it applied
     assert all(handled(notification_config["DATABASE_URL"], event["id"]) for event in good)
+
+
+def rows_about(database_url, dossier_ids):
+    """{table: rows still about these dossiers} over the service's tables, the inbox (but the
+    erasure requests themselves) and the outbox."""
+    engine = create_engine(normalise_url(database_url))
+    try:
+        with engine.connect() as connection:
+            counts = {name: connection.execute(select(func.count()).select_from(table).where(
+                table.c.dossier_id.in_(dossier_ids))).scalar()
+                for name, table in (("email_log", EmailLogEntry.__table__),
+                                    ("dossier_projections", DossierProjection.__table__),
+                                    ("request_projections", RequestProjectionRow.__table__))}
+            counts["inbox"] = connection.execute(select(func.count()).select_from(inbox).where(
+                inbox.c.aggregate_id.in_(dossier_ids),
+                inbox.c.consumer != "notification.erasure_requests")).scalar()
+            counts["outbox"] = connection.execute(select(func.count()).select_from(outbox).where(
+                outbox.c.aggregate_id.in_(dossier_ids))).scalar()
+            counts["erased_dossiers"] = connection.execute(
+                select(func.count()).select_from(ErasedDossier).where(
+                    ErasedDossier.dossier_id.in_(dossier_ids))).scalar()
+            return counts
+    finally:
+        engine.dispose()
+
+
+def test_a_batch_of_erasure_requests_is_answered_one_receipt_each_and_leaves_nothing(
+        start_notification, database_url, amqp_uri, smtp):
+    start_notification(DATABASE_URL=database_url)
+    snapshots = []
+    for n in range(31):
+        snapshot = sample_snapshot("nl")
+        snapshot["id"], snapshot["applicant"]["email"] = f"dos-{n}", f"ouder{n}@example.org"
+        snapshot["requests"] = [{**snapshot["requests"][0], "id": f"req-{n}"}]
+        snapshots.append(snapshot)
+    registrations = [registration_event("dossier_registered", snapshot, 1) for snapshot in snapshots]
+    publish_all(amqp_uri, registrations)
+    assert wait_for(lambda: all(handled(database_url, event["id"]) for event in registrations))
+
+    erased, kept = [s["id"] for s in snapshots[:30]], snapshots[30]["id"]
+    requests = [erasure_request(dossier_id, run_id="run-7") for dossier_id in erased]
+    publish_all(amqp_uri, requests + [copy.deepcopy(requests[3])])  # and one redelivered
+
+    receipts = drain_queue(amqp_uri, "retention.erasure_receipts", 30, timeout=15)
+    assert sorted(receipt["data"]["dossier_id"] for receipt in receipts) == sorted(erased)
+    # sent or still queued, each had one email, its dossier, its request and the inbox row of
+    # its registration
+    assert all(receipt["type"] == "erasure_receipt.notification" and receipt["data"] == {
+        "dossier_id": receipt["data"]["dossier_id"], "run_id": "run-7", "service": "notification",
+        "erased_rows": 4} for receipt in receipts)
+    assert rows_about(database_url, erased) == {
+        "email_log": 0, "dossier_projections": 0, "request_projections": 0, "inbox": 0,
+        "outbox": 0, "erased_dossiers": 30}
+    assert rows_about(database_url, [kept]) == {
+        "email_log": 1, "dossier_projections": 1, "request_projections": 1, "inbox": 1,
+        "outbox": 0, "erased_dossiers": 0}
+    assert drain_queue(amqp_uri, "retention.erasure_receipts", 1, timeout=0.5) == []  # none twice

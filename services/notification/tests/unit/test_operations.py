@@ -185,7 +185,8 @@ def test_a_batch_names_the_event_whose_email_cannot_be_built(db, site, snapshot,
     assert logged(db) == [] and projected(db) is None  # the transaction rolled back
 
 
-def test_erasure_deletes_log_and_projection_and_counts_rows(db, site, snapshot, envelope):
+def test_erasure_deletes_log_and_projection_and_counts_rows(any_db, site, snapshot, envelope):
+    db = any_db
     apply(db, site, event(envelope, "dossier_registered", snapshot, 1))
     apply(db, site, event(envelope, "dossier_flagged", snapshot, 2, flag="mistake", message="m",
                           flagged_by=HELPDESK))
@@ -198,6 +199,45 @@ def test_erasure_deletes_log_and_projection_and_counts_rows(db, site, snapshot, 
         assert session.scalar(select(func.count()).select_from(ErasedDossier)) == 1
         assert operations.personal_data(session, "dos-0042") == {
             "dossier_id": "dos-0042", "projection": None, "emails": []}
+
+
+def erased_at(db):
+    with db.transaction() as session:
+        return {row.dossier_id: row.erased_at for row in session.scalars(select(ErasedDossier))}
+
+
+def test_a_batch_erases_each_dossier_as_one_by_one_would_and_nothing_else(
+        any_db, site, snapshot, envelope):
+    db = any_db
+    for n in range(4):
+        dossier = {**snapshot, "id": f"dos-{n}",
+                   "requests": [{**snapshot["requests"][0], "id": f"req-{n}"}]}
+        apply(db, site, event(envelope, "dossier_registered", dossier, 1))
+        if n == 1:
+            apply(db, site, event(envelope, "dossier_flagged", dossier, 2, flag="mistake",
+                                  message="m", flagged_by=HELPDESK))
+
+    with db.transaction() as session:
+        erased = operations.erase_dossiers(
+            session, ["dos-0", "dos-1", "dos-unknown", "dos-0", "dos-2"], NOW)
+    # emails + dossier + request; an unknown dossier 0; one named twice counted once
+    assert erased == {"dos-0": 3, "dos-1": 4, "dos-unknown": 0, "dos-2": 3}
+    for n in range(3):
+        assert logged(db, f"dos-{n}") == [] and projected(db, f"req-{n}") is None
+    assert logged(db, "dos-3") == [("dossier_registered", "queued")]
+    assert projected(db, "req-3").dossier_id == "dos-3"
+    # Remembered, the unknown one too: its registration events must not bring it in later.
+    assert erased_at(db) == dict.fromkeys(["dos-0", "dos-1", "dos-2", "dos-unknown"], NOW)
+    apply(db, site, event(envelope, "dossier_registered", {**snapshot, "id": "dos-unknown"}, 1))
+    assert logged(db, "dos-unknown") == []
+
+    later = NOW + timedelta(days=1)
+    with db.transaction() as session:  # erased again: nothing left to delete, first date kept
+        assert operations.erase_dossiers(session, ["dos-1", "dos-3"], later) == {"dos-1": 0, "dos-3": 3}
+        assert operations.erase_dossiers(session, [], later) == {}
+    assert erased_at(db) == {**dict.fromkeys(["dos-0", "dos-1", "dos-2", "dos-unknown"], NOW),
+                             "dos-3": later}
+    assert logged(db, "dos-3") == [] and projected(db, "req-3") is None
 
 
 def test_personal_data_holds_the_projection_and_every_email(db, site, snapshot, envelope):
