@@ -1,4 +1,4 @@
-"""Erasing a dossier (P14, P23), on registration's dossier_erased and on retention's erasure request.
+"""Erasing dossiers (P14, P23), on registration's dossier_erased and on retention's erasure requests.
 
 - The dossier's requests (the read model) are deleted.
 - Offers keep their place, facility and outcome, but lose request, dossier and reasons (the
@@ -12,41 +12,110 @@
 - The dossier row stays as a tombstone (its id, erased), so that a registration event still in a
   retry queue cannot bring the dossier back.
 
-Nothing here commits.
+Retention erases thousands of dossiers at once, so dossiers are erased in batches (a few hundred):
+a few bulk statements per batch (IN (...)) and one pass over the facilities' staff lists, not one
+per dossier. Nothing here commits.
 """
-from sqlalchemy import delete, select, update
+from collections import Counter
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from matching.models import DossierRow, EnrollmentRow, FacilityRow, FreePlaceRow, OfferRow, RequestRow
 from matching.revisions import DossierChange, bump
 
+_dossiers, _offers, _places = DossierRow.__table__, OfferRow.__table__, FreePlaceRow.__table__
+_enrollments, _requests, _facilities = EnrollmentRow.__table__, RequestRow.__table__, FacilityRow.__table__
+_DOSSIERS = bindparam("dossiers", expanding=True)
+
+# Built once, as in readmodel.py: a statement costs more to build than SQLite takes to run it.
+# Dossier rows are locked in id order, as a batch of registration events locks them: the two cannot
+# interleave, and two batches cannot deadlock.
+_LOCK_DOSSIERS = (select(_dossiers.c.dossier_id, _dossiers.c.applied_sequence, _dossiers.c.erased)
+                  .where(_dossiers.c.dossier_id.in_(_DOSSIERS)).order_by(_dossiers.c.dossier_id).with_for_update())
+_INSERT_TOMBSTONE = insert(_dossiers)
+_MARK_ERASED = (update(_dossiers).where(_dossiers.c.dossier_id == bindparam("dossier"))
+                .values(erased=True, restricted=False, applied_sequence=bindparam("sequence")))
+_OFFERS = select(_offers.c.dossier_id, _offers.c.status, _offers.c.place_id).where(_offers.c.dossier_id.in_(_DOSSIERS))
+_REOPEN_PLACES = (update(_places).where(_places.c.place_id.in_(bindparam("places", expanding=True)))
+                  .values(status="open"))
+_LAPSE_OFFERS = (update(_offers).where(_offers.c.dossier_id.in_(_DOSSIERS), _offers.c.status == "open")
+                 .values(status="lapsed"))
+_STRIP_OFFERS = (update(_offers).where(_offers.c.dossier_id.in_(_DOSSIERS))
+                 .values(request_id=None, dossier_id=None, reasons=None))
+_STAFF_LISTS = select(_facilities.c.id, _facilities.c.staff_dossier_ids)
+_ENROLLMENTS = (select(_enrollments.c.dossier_id, func.count()).where(_enrollments.c.dossier_id.in_(_DOSSIERS))
+                .group_by(_enrollments.c.dossier_id))
+_UNLINK_ENROLLMENTS = (update(_enrollments).where(_enrollments.c.dossier_id.in_(_DOSSIERS))
+                       .values(request_id=None, dossier_id=None))
+_REQUESTS = (select(_requests.c.dossier_id, func.count()).where(_requests.c.dossier_id.in_(_DOSSIERS))
+             .group_by(_requests.c.dossier_id))
+_DELETE_REQUESTS = delete(_requests).where(_requests.c.dossier_id.in_(_DOSSIERS))
+
 
 def erase_dossier(session: Session, dossier_id: str, sequence: int | None = None) -> tuple[int, DossierChange]:
     """Erase what matching holds about the dossier; returns (rows erased, the change for the index).
     `sequence`: of registration's dossier_erased, when that is the cause."""
-    erased = 0
-    # Locked first, as a batch of registration events locks it: the two cannot interleave.
-    dossier = session.get(DossierRow, dossier_id, with_for_update=True)
-    for offer in session.scalars(select(OfferRow).where(OfferRow.dossier_id == dossier_id)):
-        if offer.status == "open":
-            offer.status = "lapsed"
-            session.get(FreePlaceRow, offer.place_id).status = "open"
-        offer.request_id = offer.dossier_id = offer.reasons = None
-        erased += 1
-    for facility in session.scalars(select(FacilityRow)):
-        if dossier_id in facility.staff_dossier_ids:
-            facility.staff_dossier_ids = [staff for staff in facility.staff_dossier_ids if staff != dossier_id]
-            erased += 1
-    if dossier is None:
-        session.add(DossierRow(dossier_id=dossier_id, applied_sequence=sequence or 0, restricted=False, erased=True,
-                               offer_sequence=0, revision=0))
-    elif not dossier.erased:
-        dossier.erased, dossier.restricted = True, False
-        dossier.applied_sequence = max(dossier.applied_sequence, sequence or 0)
-        erased += 1
-    session.flush()
+    erased, [change] = erase_dossiers(session, [dossier_id], {dossier_id: sequence or 0})
+    return erased[dossier_id], change
+
+
+def erase_dossiers(session: Session, dossier_ids: list[str],
+                   sequences: dict[str, int] | None = None) -> tuple[dict[str, int], list[DossierChange]]:
+    """Erase what matching holds about the dossiers (a batch; one named twice is erased once);
+    returns ({dossier id: rows erased}, the changes for the index, one per dossier, at one revision).
+    `sequences`: {dossier id: sequence of registration's dossier_erased}, when that is the cause."""
+    ids = list(dict.fromkeys(dossier_ids))
+    if not ids:
+        return {}, []
+    sequences = sequences or {}
+    erased = Counter({dossier_id: 0 for dossier_id in ids})
+    session.flush()  # the ORM's pending rows first: what follows are bulk statements
     connection = session.connection()
-    erased += connection.execute(update(EnrollmentRow).where(EnrollmentRow.dossier_id == dossier_id)
-                                 .values(request_id=None, dossier_id=None)).rowcount
-    erased += connection.execute(delete(RequestRow).where(RequestRow.dossier_id == dossier_id)).rowcount
-    return erased, DossierChange(dossier_id, bump(session, [dossier_id]), False, ())
+    known = {row.dossier_id: row for row in connection.execute(_LOCK_DOSSIERS, {"dossiers": sorted(ids)})}
+    _strip_offers(connection, ids, erased)
+    _forget_staff(session, connection, set(ids), erased)
+    _mark_erased(connection, ids, known, sequences, erased)
+    erased.update(dict(connection.execute(_ENROLLMENTS, {"dossiers": ids}).all()))
+    connection.execute(_UNLINK_ENROLLMENTS, {"dossiers": ids})
+    erased.update(dict(connection.execute(_REQUESTS, {"dossiers": ids}).all()))
+    connection.execute(_DELETE_REQUESTS, {"dossiers": ids})
+    revision = bump(session, ids)
+    return dict(erased), [DossierChange(dossier_id, revision, False, ()) for dossier_id in ids]
+
+
+def _strip_offers(connection, ids: list[str], erased: Counter) -> None:
+    """Offers lose request, dossier and reasons; open ones lapse and their places open again."""
+    offers = connection.execute(_OFFERS, {"dossiers": ids}).all()
+    if not offers:
+        return
+    erased.update(offer.dossier_id for offer in offers)
+    open_places = sorted({offer.place_id for offer in offers if offer.status == "open"})
+    if open_places:
+        connection.execute(_REOPEN_PLACES, {"places": open_places})
+        connection.execute(_LAPSE_OFFERS, {"dossiers": ids})
+    connection.execute(_STRIP_OFFERS, {"dossiers": ids})
+
+
+def _forget_staff(session: Session, connection, ids: set[str], erased: Counter) -> None:
+    """Every facility's staff list forgets the dossiers: the facilities are read once per batch."""
+    for facility_id, staff in connection.execute(_STAFF_LISTS).all():
+        named = ids.intersection(staff)
+        if named:
+            erased.update(named)
+            # Through the ORM: a facility this session already holds must not keep the old list.
+            session.get(FacilityRow, facility_id).staff_dossier_ids = [s for s in staff if s not in ids]
+    session.flush()
+
+
+def _mark_erased(connection, ids: list[str], known: dict, sequences: dict[str, int], erased: Counter) -> None:
+    """Known dossiers become tombstones; unknown ones get a tombstone row."""
+    tombstones = [{"dossier_id": dossier_id, "applied_sequence": sequences.get(dossier_id, 0), "restricted": False,
+                   "erased": True, "offer_sequence": 0, "revision": 0} for dossier_id in ids if dossier_id not in known]
+    if tombstones:
+        connection.execute(_INSERT_TOMBSTONE, tombstones)
+    marked = [{"dossier": row.dossier_id, "sequence": max(row.applied_sequence, sequences.get(row.dossier_id, 0))}
+              for row in known.values() if not row.erased]
+    if marked:
+        connection.execute(_MARK_ERASED, marked)
+        erased.update(entry["dossier"] for entry in marked)

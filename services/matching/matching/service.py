@@ -13,11 +13,10 @@ from nameko.web.handlers import http
 
 from loket import observability  # not `import Observable`: `nameko run` would take it for a service
 from loket.clock import Clock
-from loket.consumer import EventsFailed, PermanentError, batch_event_handler, event_handler
+from loket.consumer import EventsFailed, PermanentError, batch_event_handler
 from loket.db import Database
-from loket.erasure import erase_traces, forget_parked, record_receipt
+from loket.erasure import handle_erasure_requests
 from loket.errors import Conflict, InvalidInput
-from loket.inbox import claim
 from loket.logs import LogContext
 from loket.outbox import Outbox
 from loket.timers import configured_timer
@@ -31,6 +30,7 @@ from matching.projection import SUBSCRIPTION as REGISTRATION_EVENTS
 from matching.ranking import offer_respects_dutch_share, rank
 
 ERASURE_REQUESTS = "matching.erasure_requests"
+ERASURE_BATCH = 200
 LAPSE_BATCH = 200
 NOT_A_CANDIDATE = ("Not a candidate: the request is unknown to matching, no longer active, "
                    "or its processing is restricted.")
@@ -59,17 +59,20 @@ class MatchingService(observability.Observable):
                                 if isinstance(problem, readmodel.UnusableEvent) else problem
                                 for event_id, problem in failed.items()})
 
-    @event_handler(ERASURE_REQUESTS)
-    def on_erasure_requested(self, event):
-        dossier_id = event["data"]["dossier_id"]
-        with self.db.transaction() as session:
-            if not claim(session, ERASURE_REQUESTS, event):
-                return
-            erased = erase_traces(session, event)
-            rows, change = erasure.erase_dossier(session, dossier_id)
-            record_receipt(session, self.events, self.name, event, erased + rows)
-        self.candidates.apply(change)
-        forget_parked(self.config["AMQP_URI"], self.name, dossier_id)
+    @batch_event_handler(ERASURE_REQUESTS, batch_size=ERASURE_BATCH)
+    def on_erasure_requested(self, events):
+        """Retention's erasure requests, a batch per transaction (loket.erasure, erasure.erase_dossiers);
+        once committed, the erased dossiers leave this process's candidate index."""
+        changes = []
+
+        def erase(session, dossier_ids):
+            erased, batch_changes = erasure.erase_dossiers(session, dossier_ids)
+            changes.extend(batch_changes)
+            return erased
+
+        handle_erasure_requests(self.db, self.events, self.name, self.config["AMQP_URI"], events, erase)
+        for change in changes:
+            self.candidates.apply(change)
 
     # -- operators ----------------------------------------------------------------------------------
     @http("GET", "/health")

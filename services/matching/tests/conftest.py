@@ -1,11 +1,13 @@
 """Builders for the matching tests: a plausible facility, place and candidate, overridable per test."""
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import pytest
 
 from matching.model import Candidate, Facility, FreePlace, Priority
 from matching.rulesets import load_rule_sets
 
+ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
 WEEK = {"mon": "full", "tue": "full", "wed": "full", "thu": "full", "fri": "full"}
 
 
@@ -84,27 +86,32 @@ def ids():
 def migrated_database(tmp_path_factory):
     """A SQLite file migrated by Alembic once per session; each test gets a copy (a migration costs more
     than most of these tests)."""
-    from pathlib import Path
-
     from loket.migrations import upgrade
 
     path = tmp_path_factory.mktemp("migrated") / "matching.sqlite"
-    upgrade(Path(__file__).resolve().parents[1] / "alembic.ini", f"sqlite:///{path}")
+    upgrade(ALEMBIC_INI, f"sqlite:///{path}")
     return path
 
 
 @pytest.fixture
-def db(tmp_path, migrated_database):
-    """The service's tables on a SQLite file configured as loket.db does: a DatabaseAccess."""
+def db(request, tmp_path, migrated_database):
+    """The service's tables on a SQLite file configured as loket.db does: a DatabaseAccess. On PostgreSQL
+    too, for a test marked `@pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)`."""
     import shutil
 
     from sqlalchemy.orm import Session, sessionmaker
 
     from loket.db import DatabaseAccess, create_db_engine
+    from loket.migrations import upgrade
 
-    path = tmp_path / "matching.sqlite"
-    shutil.copy(migrated_database, path)
-    engine = create_db_engine(f"sqlite:///{path}")
+    if getattr(request, "param", "sqlite") == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        upgrade(ALEMBIC_INI, url)
+    else:
+        path = tmp_path / "matching.sqlite"
+        shutil.copy(migrated_database, path)
+        url = f"sqlite:///{path}"
+    engine = create_db_engine(url)
     yield DatabaseAccess(engine, sessionmaker(engine, class_=Session, expire_on_commit=False))
     engine.dispose()
 

@@ -3,11 +3,13 @@
 Registration's events build matching's read model; an accepted offer goes back to registration,
 which enrolls the request. SQLite unless a test says otherwise (one PostgreSQL smoke test).
 """
+import json
 from datetime import timedelta
 
 import pytest
 import requests
 import yaml
+from kombu import Connection
 
 from loket import contracts
 from loket.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -222,6 +224,52 @@ def test_an_erasure_request_removes_the_dossier_and_answers_with_a_receipt(start
     assert ranked_ids(matching, place["place_id"], "fac-0001") == []
     offered = matching.get_place(place["place_id"], HELPDESK)
     assert offered["status"] == "open" and offered["offers"][0]["dossier_id"] is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_batch_of_erasure_requests_is_answered_once_each_and_leaves_nothing_about_the_dossiers(
+        backend, request, start_matching, matching, registration, clock, amqp_uri):
+    start_matching(**({"DATABASE_URL": request.getfixturevalue("postgres_url")} if backend == "postgresql" else {}))
+    staff = manager("fac-0001")
+    erased = [register(registration, clock, n, ["fac-0001"]) for n in range(30, 60)]
+    kept = register(registration, clock, 60, ["fac-0001"])
+    erased_ids = [dossier["id"] for dossier in erased]
+    matching.update_facility("fac-0001", {"staff_dossier_ids": [erased_ids[0], kept["id"]]}, staff)
+    wait_listed(matching, "fac-0001", erased_ids + [kept["id"]])
+    place = declare(matching, clock, "fac-0001")
+    matching.make_offer(place["place_id"], erased[1]["requests"][0]["id"], staff)
+
+    erasure_requests = [contracts.envelope("retention.erasure_requested", {
+        "dossier_id": dossier_id, "run_id": "run-9", "reason": "retention_expired"},
+        aggregate_id=dossier_id, sequence=1, producer="retention") for dossier_id in erased_ids]
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:  # all at once
+        producer = connection.Producer()
+        for body in erasure_requests + erasure_requests[:3]:  # three of them delivered twice
+            producer.publish(json.dumps(body), exchange="loket.events", routing_key=body["type"],
+                             content_type="application/json", content_encoding="utf-8", delivery_mode=2,
+                             message_id=body["id"])
+
+    receipts = []
+
+    def answered():
+        receipts.extend(r for r in drain_queue(amqp_uri, "retention.erasure_receipts", 200, timeout=0.5)
+                        if r["data"]["service"] == "matching")
+        return len(receipts) >= len(erased_ids)
+    assert wait_for(answered, timeout=30)
+    assert not [r for r in drain_queue(amqp_uri, "retention.erasure_receipts", 200, timeout=1.5)
+                if r["data"]["service"] == "matching"]  # no second receipt for the redelivered ones
+    assert sorted(r["data"]["dossier_id"] for r in receipts) == sorted(erased_ids)
+    assert all(r["data"]["run_id"] == "run-9" and r["data"]["erased_rows"] >= 2 for r in receipts)  # request, dossier
+    for dossier_id in erased_ids:
+        assert matching.personal_data(dossier_id) == {"dossier_id": dossier_id, "restricted": None, "requests": [],
+                                                      "offers": [], "enrollments": [], "staff_of_facilities": []}
+    assert matching.candidates_dossier_ids("fac-0001", staff) == [kept["id"]]
+    assert matching.get_facility("fac-0001", HELPDESK)["staff_dossier_ids"] == [kept["id"]]
+    assert ranked_ids(matching, place["place_id"], "fac-0001") == [kept["requests"][0]["id"]]
+    offered = matching.get_place(place["place_id"], HELPDESK)
+    assert offered["status"] == "open" and offered["offers"][0]["dossier_id"] is None
+    assert offered["offers"][0]["status"] == "lapsed"
+    assert queue_depth(amqp_uri, "matching.erasure_requests.parked") == 0
 
 
 def test_a_broken_rule_set_refuses_to_start(container_factory, matching_config, tmp_path):

@@ -152,6 +152,7 @@ def test_the_accepted_offer_of_a_child_who_left_holds_no_seat_again(db, recorder
     assert (after.enrolled_dutch_priority, after.open_dutch_priority_offers) == (0, 0)
 
 
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
 def test_an_erased_dossiers_child_leaves_by_its_enrollment_id_and_the_event_names_no_dossier(db, recorder, facility,
                                                                                               kg2013, make_candidate,
                                                                                               vulnerable):
@@ -169,6 +170,7 @@ def test_an_erased_dossiers_child_leaves_by_its_enrollment_id_and_the_event_name
     assert occupancy_on(db, START).enrolled_vulnerable == 0
 
 
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
 def test_the_export_shows_the_departure_and_an_erasure_unlinks_it(db, recorder, facility, kg2013, make_candidate):
     enrollment_id = enroll(db, make_candidate("r-1", status="enrolled"), facility, kg2013)
     depart(db, recorder, "2026-04-01", request_id="r-1")

@@ -1,5 +1,6 @@
-"""The read model kept from registration's events, on the real tables (SQLite): order, idempotency,
-restriction, enrollment, erasure, and the candidate index of every process kept in step."""
+"""The read model kept from registration's events, on the real tables (SQLite; erasure on PostgreSQL
+too): order, idempotency, restriction, enrollment, erasure, and the candidate index of every process
+kept in step."""
 import json
 from datetime import datetime, timezone
 
@@ -149,6 +150,7 @@ def test_an_open_offer_stays_while_the_request_can_still_take_it(db, apply, regi
     assert stored(db, OfferRow)[0].status == "open"  # no longer chosen, but urgent: every facility may offer
 
 
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
 def test_an_erased_dossier_leaves_a_tombstone_that_later_events_cannot_revive(db, apply, registration_event,
                                                                               make_candidate, facility, recorder):
     candidate = make_candidate("r-1")

@@ -1,5 +1,5 @@
 """The facility registry, what enrolled children count for, the dossiers a facility may see, the GDPR
-export and erasure, and the demo facilities; on the real tables (SQLite)."""
+export and erasure, and the demo facilities; on the real tables (SQLite; erasure on PostgreSQL too)."""
 from datetime import datetime, timezone
 
 import pytest
@@ -73,6 +73,7 @@ def test_a_facility_sees_the_dossiers_that_chose_it_urgent_ones_and_its_enrolled
         assert dossiers.visible_to_facility(session, "fac-0003") == ["d-r-2", "d-r-4"]
 
 
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
 def test_the_export_holds_everything_and_erasure_leaves_nothing_personal(db, rule_sets, apply, registration_event,
                                                                         make_candidate, dutch):
     register(db, rule_sets, {**demo.demo_facility(1), "staff_dossier_ids": ["d-r-1", "d-other"]})
