@@ -128,6 +128,19 @@ def create_db_engine(url: str, **kwargs):
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+@contextmanager
+def command_session(url: str):
+    """For an operator's command (`python -m <service>.<command> <database url>`): a session on the
+    database in one transaction, committed when the block ends and rolled back if it raises; the
+    engine is disposed of afterwards."""
+    engine = create_db_engine(url)
+    try:
+        with Session(engine) as session, session.begin():
+            yield session
+    finally:
+        engine.dispose()
+
+
 class DatabaseAccess:
     """What a worker gets: `with self.db.transaction() as session:` commits when the block ends
     (before the entrypoint returns its result) and rolls back if it raises."""

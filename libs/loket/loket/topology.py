@@ -15,7 +15,8 @@ from loket.contracts import EXCHANGE
 
 # queue name -> routing keys (event types, topic patterns allowed). Add a consumer here first.
 SUBSCRIPTIONS = {
-    "matching.registration_events": ["registration.#"],
+    # Registration's replay (loket.contracts.registration_replay) goes to matching's read model only.
+    "matching.registration_events": ["registration.#", "registration_replay.#"],
     "notification.registration_events": ["registration.#"],
     "notification.matching_events": ["matching.#"],
     "notification.gateway_events": ["gateway.account_confirmation_requested"],

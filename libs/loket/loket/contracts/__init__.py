@@ -57,8 +57,9 @@ def _registry():
     # Imported lazily so this module has no import cycle with the producers' schema modules.
     global _cache
     if _cache is None:
-        from loket.contracts import gateway, matching, registration, retention
-        registry = {**registration.SCHEMAS, **matching.SCHEMAS, **retention.SCHEMAS, **gateway.SCHEMAS}
+        from loket.contracts import gateway, matching, registration, registration_replay, retention
+        registry = {**registration.SCHEMAS, **registration_replay.SCHEMAS, **matching.SCHEMAS, **retention.SCHEMAS,
+                    **gateway.SCHEMAS}
         # Producers added later register here, one import each.
         _cache = registry
     return {**_cache, **_registered}
