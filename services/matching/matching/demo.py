@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from loket.db import create_db_engine
+from loket.db import command_session
 from matching import facilities
 from matching.models import FacilityRow
 from matching.rulesets import load_rule_sets
@@ -64,12 +64,8 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
-    engine = create_db_engine(argv[1])
-    try:
-        with Session(engine) as session, session.begin():
-            added = load(session, datetime.now(UTC))
-    finally:
-        engine.dispose()
+    with command_session(argv[1]) as session:
+        added = load(session, datetime.now(UTC))
     print(f"demo facilities: {added} added, {COUNT - added} already there")
     return 0
 

@@ -7,6 +7,10 @@ few bulk statements, which is what makes catching up on a long queue fast.
 Besides the rows, an event may enroll a child (occupancy) and close the open offer of a request
 that can no longer take it (offers.lapse_invalid_offers). Every change bumps the read-model
 revision (see revisions.py). Every function takes the caller's session; nothing here commits.
+
+Registration's replay (`registration_replay.dossier_snapshot`, sent for a rebuild, see rebuild.py)
+is a snapshot like the others, with the dossier's current version as its sequence: applied only
+over an older state, and nothing more (no enrollment; it is no activity of the family).
 """
 from dataclasses import dataclass
 from datetime import datetime

@@ -136,3 +136,25 @@ def registration_event():
         return envelope(f"registration.{event_type}", {"dossier": snapshot, **data}, aggregate_id=dossier_id,
                         sequence=sequence, producer="registration")
     return make
+
+
+@pytest.fixture
+def offer_to(db, recorder):
+    """offer_to(facility, candidate) -> an open offer (position 1, made by m-1) of a fresh place of the
+    facility, starting on the candidate's desired day, to the candidate, as the service makes it."""
+    from matching import offers
+    from matching.models import FreePlaceRow
+    from matching.ranking import RankedCandidate
+
+    def make(facility, candidate, now=datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)):
+        with db.transaction() as session:
+            place = FreePlaceRow(place_id=f"place-{candidate.request_id}", facility_id=facility.id,
+                                 start_date=candidate.desired_start_date, weekdays={"mon": "full", "tue": "full"},
+                                 min_age_months=0, max_age_months=36, status="open", declared_at=now,
+                                 declared_by="m-1")
+            session.add(place)
+            session.flush()
+            ranked = RankedCandidate(candidate.request_id, candidate.dossier_id, 1, ["Fits"], dutch_priority=True)
+            return offers.make(session, now, offers.new_offer_id(), facility, place, ranked, "kg-2013", "m-1",
+                               recorder)
+    return make

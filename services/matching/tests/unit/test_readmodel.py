@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from loket.contracts import envelope
 from loket.tables import outbox
-from matching import facilities, occupancy, offers, readmodel
+from matching import facilities, occupancy, readmodel
 from matching.candidates import CandidatePool
 from matching.demo import demo_facility
 from matching.models import DossierRow, EnrollmentRow, FreePlaceRow, OfferRow, RequestFacilityRow, RequestRow
@@ -111,24 +111,11 @@ def test_an_event_that_cannot_be_applied_is_refused_and_changes_nothing(db, appl
     assert stored(db, DossierRow) == [] and stored(db, RequestRow) == []
 
 
-def offer_to(db, facility, candidate, recorder, days=10):
-    """An open offer of a fresh place of `facility` to `candidate` (position 1)."""
-    from matching.ranking import RankedCandidate
-    with db.transaction() as session:
-        place = FreePlaceRow(place_id=f"place-{candidate.request_id}", facility_id=facility.id,
-                             start_date=candidate.desired_start_date, weekdays={"mon": "full", "tue": "full"},
-                             min_age_months=0, max_age_months=36, status="open", declared_at=NOW, declared_by="m-1")
-        session.add(place)
-        session.flush()
-        ranked = RankedCandidate(candidate.request_id, candidate.dossier_id, 1, ["Fits"], dutch_priority=True)
-        return offers.make(session, NOW, offers.new_offer_id(), facility, place, ranked, "kg-2013", "m-1", recorder)
-
-
 def test_an_open_offer_lapses_when_its_request_is_cancelled(db, apply, registration_event, make_candidate, facility,
-                                                            recorder):
+                                                            offer_to):
     candidate = make_candidate("r-1")
     apply(registration_event("dossier_registered", [candidate], 1))
-    offer = offer_to(db, facility, candidate, recorder)
+    offer = offer_to(facility, candidate)
     cancelled = make_candidate("r-1", status="cancelled")
     apply(registration_event("request_cancelled", [cancelled], 2, request_id="r-1", reason=None,
                              cancelled_by={"role": "parent", "actor_id": "a-1"}))
@@ -141,10 +128,10 @@ def test_an_open_offer_lapses_when_its_request_is_cancelled(db, apply, registrat
 
 
 def test_an_open_offer_stays_while_the_request_can_still_take_it(db, apply, registration_event, make_candidate,
-                                                                 facility, recorder):
+                                                                 facility, offer_to):
     candidate = make_candidate("r-1")
     apply(registration_event("dossier_registered", [candidate], 1))
-    offer_to(db, facility, candidate, recorder)
+    offer_to(facility, candidate)
     apply(registration_event("dossier_updated", [make_candidate("r-1", urgent=True, facility_ids=("fac-0009",))], 2,
                              changed_by={"role": "helpdesk", "actor_id": "s-1"}, changed_sections=["situation"]))
     assert stored(db, OfferRow)[0].status == "open"  # no longer chosen, but urgent: every facility may offer
@@ -152,10 +139,10 @@ def test_an_open_offer_stays_while_the_request_can_still_take_it(db, apply, regi
 
 @pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
 def test_an_erased_dossier_leaves_a_tombstone_that_later_events_cannot_revive(db, apply, registration_event,
-                                                                              make_candidate, facility, recorder):
+                                                                              make_candidate, facility, offer_to):
     candidate = make_candidate("r-1")
     apply(registration_event("dossier_registered", [candidate], 1))
-    offer_to(db, facility, candidate, recorder)
+    offer_to(facility, candidate)
     erased = envelope("registration.dossier_erased", {"dossier_id": "d-r-1"}, aggregate_id="d-r-1", sequence=5,
                       producer="registration")
     [change] = apply(erased)
