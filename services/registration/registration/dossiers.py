@@ -9,7 +9,7 @@ nothing and records nothing. Mutating operations return the event data they reco
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from loket.contracts import registration as contract
@@ -37,9 +37,12 @@ def record_audit(session: Session, now: datetime, dossier_id: str, actor: dict, 
                  outcome: str = "ok") -> None:
     """Add an audit entry. The service audits refused calls itself, in a transaction of their own,
     after rolling back the refused one."""
-    session.add(AuditEntry(dossier_id=dossier_id, actor_role=actor["role"],
-                           actor_id=actor.get("actor_id"), operation=operation, outcome=outcome,
-                           at=now))
+    session.add(AuditEntry(**_audit_values(now, dossier_id, actor, operation, outcome)))
+
+
+def _audit_values(now: datetime, dossier_id: str, actor: dict, operation: str, outcome: str = "ok") -> dict:
+    return {"dossier_id": dossier_id, "actor_role": actor["role"], "actor_id": actor.get("actor_id"),
+            "operation": operation, "outcome": outcome, "at": now}
 
 
 _WHOLE_DOSSIER = (
@@ -410,17 +413,54 @@ def access_log(session: Session, dossier_id: str) -> list[dict]:
 
 
 def erase_dossier(session: Session, now: datetime, dossier_id: str, actor: dict, events) -> dict:
-    """Delete every row of the dossier, its audit entries included, and record dossier_erased
-    (P14, P23). One audit entry of the erasure itself stays: ids only, proof that it happened.
+    """Erase one dossier as `erase_dossiers` does; NotFound for an unknown (or erased) dossier.
     Returns the event data {"dossier_id": ...}."""
-    dossier = load_dossier(session, dossier_id)
-    sequence = dossier.version + 1
-    session.delete(dossier)
-    session.execute(delete(AuditEntry).where(AuditEntry.dossier_id == dossier_id))
-    record_audit(session, now, dossier_id, actor, "erase_dossier")
-    data = {"dossier_id": dossier_id}
-    events.record(session, contract.DOSSIER_ERASED, dossier_id, sequence, data)
-    return data
+    if not erase_dossiers(session, now, [dossier_id], actor, events)[dossier_id]:
+        raise NotFound(f"dossier {dossier_id} not found")
+    return {"dossier_id": dossier_id}
+
+
+def _rows_of_a_dossier() -> tuple:
+    """The models of a dossier's rows, each one's table before the tables it refers to (requests
+    before children), the dossier itself last; the audit log aside (see erase_dossiers)."""
+    models = {mapper.local_table: mapper.class_ for mapper in Dossier.registry.mappers}
+    return tuple(models[table] for table in reversed(Dossier.metadata.sorted_tables)
+                 if table.name == Dossier.__tablename__
+                 or ("dossier_id" in table.c and table.name != AuditEntry.__tablename__))
+
+
+_DOSSIER_ROWS = _rows_of_a_dossier()
+
+
+def erase_dossiers(session: Session, now: datetime, dossier_ids, actor: dict, events) -> dict[str, int]:
+    """Delete every row of the dossiers, their audit entries included, and record dossier_erased for
+    each (P14, P23). One audit entry of each erasure stays: ids only, proof that it happened.
+
+    A few bulk statements for the lot, whatever their number: the dossiers are locked (in id order)
+    and their versions read for the events' sequences, then each table's rows are deleted with one
+    DELETE ... WHERE dossier_id IN (...), without relying on the ON DELETE cascades. A dossier
+    unknown or erased already (on the parent's request, by an earlier run, by a concurrent
+    transaction that committed first) is left alone: its kept audit entry stays, no event.
+    Returns {dossier id: rows deleted}, 0 for such a dossier."""
+    ids = list(dict.fromkeys(dossier_ids))
+    erased = dict.fromkeys(ids, 0)
+    versions = dict(session.execute(select(Dossier.id, Dossier.version).where(Dossier.id.in_(ids))
+                                    .order_by(Dossier.id).with_for_update()).all())
+    found = [dossier_id for dossier_id in ids if dossier_id in versions]
+    if not found:
+        return erased
+    for model in (*_DOSSIER_ROWS, AuditEntry):
+        owner = model.id if model is Dossier else model.dossier_id
+        for dossier_id in session.scalars(delete(model).where(owner.in_(found)).returning(owner)):
+            erased[dossier_id] += 1
+    loaded = session.info.get("loaded_dossiers", {})
+    for dossier_id in found:
+        loaded.pop(dossier_id, None)
+    session.execute(insert(AuditEntry),
+                    [_audit_values(now, dossier_id, actor, "erase_dossier") for dossier_id in found])
+    events.record_many(session, [(contract.DOSSIER_ERASED, dossier_id, versions[dossier_id] + 1,
+                                  {"dossier_id": dossier_id}) for dossier_id in found])
+    return erased
 
 
 def rotate_keys(session: Session, keyring: Keyring) -> int:

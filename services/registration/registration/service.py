@@ -11,9 +11,9 @@ from nameko.rpc import rpc
 from nameko.timer import timer
 
 from loket.clock import Clock
-from loket.consumer import PermanentError, event_handler
+from loket.consumer import PermanentError, batch_event_handler, event_handler
 from loket.db import Database
-from loket.erasure import erase_traces, forget_parked, record_receipt
+from loket.erasure import handle_erasure_requests
 from loket.inbox import claim
 from loket.logs import LogContext
 from loket import observability  # not `import Observable`: `nameko run` would take it for a service
@@ -26,6 +26,7 @@ from .errors import Conflict, Forbidden, NotFound
 
 SYSTEM = {"role": "system", "actor_id": "registration"}
 ERASURE_REQUESTS = "registration.erasure_requests"
+ERASURE_BATCH = 200  # erasure requests per worker and transaction (retention starts thousands at once)
 MATCHING_EVENTS = "registration.matching_events"
 
 
@@ -242,17 +243,12 @@ class RegistrationService(observability.Observable):
                 # e.g. the parent cancelled while accepting: an operator must look at this one
                 raise PermanentError(f"enrollment refused: {exc}") from exc
 
-    @event_handler(ERASURE_REQUESTS)
-    def on_erasure_requested(self, event):
-        dossier_id = event["data"]["dossier_id"]
-        with self.db.transaction() as session:
-            if not claim(session, ERASURE_REQUESTS, event):
-                return
-            erased = erase_traces(session, event)
-            try:
-                dossiers.erase_dossier(session, self.clock.now(), dossier_id, SYSTEM, self.events)
-                erased += 1
-            except NotFound:
-                pass  # erased before (on the parent's request, or an earlier run): answer all the same
-            record_receipt(session, self.events, self.name, event, erased)
-        forget_parked(self.config["AMQP_URI"], self.name, dossier_id)
+    @batch_event_handler(ERASURE_REQUESTS, batch_size=ERASURE_BATCH)
+    def on_erasure_requested(self, events):
+        """Retention's erasure requests, a batch per transaction: the dossiers erased with bulk
+        statements, one receipt per request (also for a dossier erased before), then their parked
+        messages dropped over one broker connection."""
+        now = self.clock.now()
+        handle_erasure_requests(
+            self.db, self.events, self.name, self.config["AMQP_URI"], events,
+            lambda session, dossier_ids: dossiers.erase_dossiers(session, now, dossier_ids, SYSTEM, self.events))

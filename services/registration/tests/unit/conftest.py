@@ -75,6 +75,10 @@ class RecordedEvents:
         self.calls.append({"type": event_type, "aggregate_id": aggregate_id,
                            "sequence": sequence, "data": data})
 
+    def record_many(self, session, events):
+        for event_type, aggregate_id, sequence, data in events:
+            self.record(session, event_type, aggregate_id, sequence, data)
+
     @property
     def last(self):
         return self.calls[-1]

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from loket.contracts import registration as contract
-from registration import dossiers, schemas
+from registration import claims, dossiers, schemas
 from registration.errors import Conflict, Forbidden, InvalidInput, NotFound
 from registration.models import (
     AccessGrant, Applicant, AuditEntry, Child, Consent, Dossier, Partner, PriorityData, Request,
@@ -497,6 +497,69 @@ def test_erase_dossier_deletes_every_row_of_the_dossier(session, register, call,
     assert [(a.operation, a.actor_role) for a in audit] == [("erase_dossier", "helpdesk")]
     with pytest.raises(NotFound):
         dossiers.erase_dossier(session, now, erased["id"], helpdesk, events)
+
+
+def _rows_about(session, dossier_ids) -> dict:
+    """{table name: rows} of every table of the service, for the rows naming one of the dossiers."""
+    rows = {}
+    for table in metadata.sorted_tables:
+        owner = table.c.id if table.name == Dossier.__tablename__ else table.c.get("dossier_id")
+        if owner is not None:
+            found = sorted(map(repr, session.execute(select(table).where(owner.in_(dossier_ids))).all()))
+            if found:
+                rows[table.name] = found
+    return rows
+
+
+def test_erase_dossiers_erases_a_batch_and_leaves_one_audit_entry_each(session, register, call, events,
+                                                                        now, parent, helpdesk):
+    intermediary = {"role": "intermediary", "actor_id": "org-5"}
+    kept = register()
+    granted = register(actor=intermediary, registered_by=intermediary)  # an access grant, a claim code
+    claims.issue_claim_code(session, now, granted["id"])
+    consented = register()
+    call(dossiers.give_consent, consented["id"], schemas.ConsentInput,
+         {"partner": "lop", "policy_version": "2024-05", "method": "paper"}, parent, now)
+    call(dossiers.withdraw_consent, consented["id"], schemas.ConsentInput,
+         {"partner": "lop", "policy_version": "2024-05", "method": "paper"}, parent, now)
+    before = register()
+    dossiers.erase_dossier(session, now, before["id"], helpdesk, events)
+    session.commit()
+    kept_rows = _rows_about(session, [kept["id"]])
+    before_rows = _rows_about(session, [before["id"]])
+    present = {dossier_id: sum(map(len, _rows_about(session, [dossier_id]).values()))
+               for dossier_id in (granted["id"], consented["id"])}
+    assert present[granted["id"]] >= 10 and present[consented["id"]] >= 10
+    events.calls.clear()
+
+    system = {"role": "system", "actor_id": "registration"}
+    erased = dossiers.erase_dossiers(
+        session, now + LATER, [granted["id"], consented["id"], "no-such-dossier", granted["id"], before["id"]],
+        system, events)
+    session.commit()
+
+    assert erased == {granted["id"]: present[granted["id"]], consented["id"]: present[consented["id"]],
+                      "no-such-dossier": 0, before["id"]: 0}
+    assert [(c["type"], c["aggregate_id"], c["sequence"], c["data"]) for c in events.calls] == [
+        (contract.DOSSIER_ERASED, granted["id"], 2, {"dossier_id": granted["id"]}),
+        (contract.DOSSIER_ERASED, consented["id"], 4, {"dossier_id": consented["id"]})]
+    assert set(_rows_about(session, [granted["id"], consented["id"], "no-such-dossier"])) == {"audit_log"}
+    audit = session.scalars(select(AuditEntry).where(
+        AuditEntry.dossier_id.in_([granted["id"], consented["id"]])).order_by(AuditEntry.id))
+    assert [(a.dossier_id, a.operation, a.actor_role, a.actor_id, a.at) for a in audit] == [
+        (granted["id"], "erase_dossier", "system", "registration", now + LATER),
+        (consented["id"], "erase_dossier", "system", "registration", now + LATER)]
+    assert _rows_about(session, [before["id"]]) == before_rows  # its erasure's entry stays
+    assert _rows_about(session, [kept["id"]]) == kept_rows
+
+
+def test_erase_dossiers_of_unknown_dossiers_changes_nothing(session, register, events, now, state):
+    register()
+    events.calls.clear()
+    unchanged = state()
+    assert dossiers.erase_dossiers(session, now, ["no-such-dossier", "no-such-dossier"], dossiers.SYSTEM,
+                                   events) == {"no-such-dossier": 0}
+    assert state() == unchanged and events.calls == []
 
 
 def test_unknown_dossiers_and_requests_are_not_found(register, call, now, parent):
