@@ -43,8 +43,6 @@ _erased = ErasedDossier.__table__
 
 _ERASED_AMONG = select(_erased.c.dossier_ref).where(
     _erased.c.dossier_ref.in_(bindparam("b_refs", expanding=True)))
-_LOCK_STATE = (select(_states.c.last_sequence).where(_states.c.dossier_id == bindparam("b_dossier"))
-               .with_for_update())
 # Several dossiers' rows, always locked in the same order (two batches cannot wait on each other).
 _LOCK_STATES = (select(_states.c.dossier_id, _states.c.last_sequence, _states.c.restricted)
                 .where(_states.c.dossier_id.in_(bindparam("b_dossiers", expanding=True)))
@@ -155,15 +153,16 @@ def apply_events(session: Session, events: list[Mapping], now: datetime,
     return queue.finish()
 
 
-def lock_dossier(session: Session, dossier_id: str, sequence: int = 0) -> int | None:
-    """Lock the dossier's state row for this transaction; returns its last applied sequence, or
-    None when the row is new (created with `sequence`: the insert locks it, and a concurrent
-    creator fails on the key and is retried)."""
-    last = session.execute(_LOCK_STATE, {"b_dossier": dossier_id}).scalar_one_or_none()
-    if last is None:
-        session.execute(_INSERT_STATE, {"dossier_id": dossier_id, "last_sequence": sequence,
-                                        "restricted": False})
-    return last
+def lock_dossiers(session: Session, dossier_ids: list[str]) -> set[str]:
+    """Lock the dossiers' state rows for this transaction, in id order; returns the dossiers that
+    had one. A missing row is made (sequence 0): the insert locks it, and a concurrent creator
+    fails on the key and is retried."""
+    dossier_ids = sorted(set(dossier_ids))
+    found = set(session.execute(_LOCK_STATES, {"b_dossiers": dossier_ids}).scalars())
+    if new := [dossier_id for dossier_id in dossier_ids if dossier_id not in found]:
+        session.execute(_INSERT_STATE, [{"dossier_id": dossier_id, "last_sequence": 0, "restricted": False}
+                                        for dossier_id in new])
+    return found
 
 
 def erased_among(session: Session, dossier_ids: list[str], pseudonym: Callable[[str], str]) -> set[str]:
@@ -172,18 +171,14 @@ def erased_among(session: Session, dossier_ids: list[str], pseudonym: Callable[[
     return {refs[ref] for ref in session.execute(_ERASED_AMONG, {"b_refs": list(refs)}).scalars()}
 
 
-def forget_dossier_state(session: Session, dossier_id: str) -> int:
-    """Drop the dossier's state row (ids and flags); returns the rows deleted."""
-    return session.execute(_FORGET_STATES, {"b_dossiers": [dossier_id]}).rowcount
-
-
-def exported_for(session: Session, dossier_id: str) -> dict[str, Exported]:
-    """What each partner holds for the dossier (once its queue is delivered), by partner."""
-    return exported_among(session, [dossier_id]).get(dossier_id, {})
+def forget_dossier_states(session: Session, dossier_ids: list[str]) -> int:
+    """Drop the dossiers' state rows (ids and flags); returns the rows deleted."""
+    return session.execute(_FORGET_STATES, {"b_dossiers": list(dossier_ids)}).rowcount
 
 
 def exported_among(session: Session, dossier_ids: list[str]) -> dict[str, dict[str, Exported]]:
-    """`exported_for` of several dossiers: {dossier id: {partner: Exported}}, only those holding any."""
+    """What each partner holds for each dossier (once its queue is delivered):
+    {dossier id: {partner: Exported}}, only the dossiers held anywhere."""
     held: dict[str, dict[str, Exported]] = {}
     if dossier_ids:
         for dossier_id, partner, digest, consent in session.execute(_SELECT_EXPORTED,
@@ -192,15 +187,12 @@ def exported_among(session: Session, dossier_ids: list[str]) -> dict[str, dict[s
     return held
 
 
-def queue_transfers(session: Session, transfers: list[Transfer], now: datetime,
-                    held: Mapping[str, Exported]) -> list[Transfer]:
-    """Add `transfers` (of one dossier) to their (dossier, partner) queues and to the log, and
-    record what each partner will hold (`held`: what it held before). Returns the transfers
-    queued (see `_Queue.add`)."""
-    if not transfers:
-        return []
-    queue = _Queue(session, now, {transfers[0].dossier_id: dict(held)})
-    queue.add(transfers)
+def queue_deletes(session: Session, deletes: list[Transfer], now: datetime) -> list[Transfer]:
+    """Queue deletes of distinct (dossier, partner) queues together, each as `_Queue.add` would
+    (see `_Queue.add_deletes`), with a few statements for all of them; returns those queued. What
+    the partners hold (`exported`) is left to the caller."""
+    queue = _Queue(session, now, {})
+    queue.add_deletes(deletes)
     return queue.finish()
 
 
@@ -226,22 +218,32 @@ class _Queue:
         return self._held.setdefault(dossier_id, {})
 
     def add(self, transfers: list[Transfer]) -> None:
-        """Queue `transfers`. A delete first supersedes what is still waiting; it is not queued at
-        all when nothing ever left for that partner since the last delete (there is nothing to
-        delete there)."""
+        """Queue `transfers`, in order (a delete: see `add_deletes`)."""
         for transfer in transfers:
-            held = self.held(transfer.dossier_id)
-            if transfer.exported is None:
-                held.pop(transfer.partner, None)
-            else:
-                held[transfer.partner] = transfer.exported
             if transfer.kind == DELETE:
-                self._write_transfers()
-                _supersede_waiting(self._session, transfer.dossier_id, transfer.partner)
-                if not _partner_may_hold_data(self._session, transfer.dossier_id, transfer.partner):
-                    continue
+                self.add_deletes([transfer])
+                continue
+            self.held(transfer.dossier_id)[transfer.partner] = transfer.exported
             self._unwritten.append(transfer)
             self.queued.append(transfer)
+
+    def add_deletes(self, deletes: list[Transfer]) -> None:
+        """Queue deletes, at most one per (dossier, partner) queue. A delete first supersedes what
+        is still waiting in its queue; it is not queued at all when nothing ever left for that
+        partner since the last delete (there is nothing to delete there)."""
+        queues = {(transfer.dossier_id, transfer.partner) for transfer in deletes}
+        assert len(queues) == len(deletes), "one delete per (dossier, partner) at a time"
+        if not deletes:
+            return
+        for transfer in deletes:
+            self.held(transfer.dossier_id).pop(transfer.partner, None)
+        self._write_transfers()
+        _supersede_waiting(self._session, queues)
+        may_hold = _partners_may_hold_data(self._session, queues)
+        for transfer in deletes:
+            if (transfer.dossier_id, transfer.partner) in may_hold:
+                self._unwritten.append(transfer)
+                self.queued.append(transfer)
 
     def finish(self) -> list[Transfer]:
         self._write_exported()
@@ -286,30 +288,37 @@ class _Queue:
                 self._session.execute(statement, rows)
 
 
-def _same_queue(dossier_id: str, partner: str):
-    return and_(QueuedTransfer.dossier_id == dossier_id, QueuedTransfer.partner == partner)
+def _in_queues(table, queues: set[tuple[str, str]]):
+    """Rows of `table` in the given (dossier, partner) queues: per partner, dossier_id IN (...)."""
+    by_partner: dict[str, set[str]] = {}
+    for dossier_id, partner in queues:
+        by_partner.setdefault(partner, set()).add(dossier_id)
+    return or_(*(and_(table.c.partner == partner, table.c.dossier_id.in_(sorted(dossier_ids)))
+                 for partner, dossier_ids in sorted(by_partner.items())))
 
 
-def _supersede_waiting(session: Session, dossier_id: str, partner: str) -> None:
-    waiting = and_(_same_queue(dossier_id, partner), QueuedTransfer.kind != DELETE,
-                   QueuedTransfer.status.in_(PENDING))
-    keys = session.scalars(select(QueuedTransfer.idempotency_key).where(waiting)).all()
+def _supersede_waiting(session: Session, queues: set[tuple[str, str]]) -> None:
+    """The pushes and updates still waiting in these (dossier, partner) queues are never sent."""
+    waiting = and_(_in_queues(_transfers, queues), _transfers.c.kind != DELETE,
+                   _transfers.c.status.in_(PENDING))
+    keys = session.execute(select(_transfers.c.idempotency_key).where(waiting)).scalars().all()
     if not keys:
         return
-    session.execute(update(QueuedTransfer).where(waiting)
-                    .values(status=SUPERSEDED, payload=None).execution_options(synchronize_session=False))
-    session.execute(update(TransferLogEntry).where(TransferLogEntry.idempotency_key.in_(keys))
-                    .values(status=SUPERSEDED))
+    session.execute(update(_transfers).where(waiting).values(status=SUPERSEDED, payload=None))
+    session.execute(update(_log).where(_log.c.idempotency_key.in_(keys)).values(status=SUPERSEDED))
 
 
-def _partner_may_hold_data(session: Session, dossier_id: str, partner: str) -> bool:
+def _partners_may_hold_data(session: Session, queues: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (dossier, partner) queues of `queues` from which something may have reached the partner
+    since their last delete."""
     # An attempt counts from the moment it starts: a timed-out push may well have arrived.
-    last_delete = select(func.coalesce(func.max(QueuedTransfer.id), 0)).where(
-        _same_queue(dossier_id, partner), QueuedTransfer.kind == DELETE).scalar_subquery()
-    return session.execute(select(exists().where(
-        _same_queue(dossier_id, partner), QueuedTransfer.kind != DELETE,
-        QueuedTransfer.id > last_delete, QueuedTransfer.attempts > 0,
-    ))).scalar_one()
+    sent, deleted = _transfers.alias("sent"), _transfers.alias("deleted")
+    last_delete = select(func.coalesce(func.max(deleted.c.id), 0)).where(
+        deleted.c.dossier_id == sent.c.dossier_id, deleted.c.partner == sent.c.partner,
+        deleted.c.kind == DELETE).scalar_subquery()
+    rows = session.execute(select(sent.c.dossier_id, sent.c.partner).distinct().where(
+        _in_queues(sent, queues), sent.c.kind != DELETE, sent.c.id > last_delete, sent.c.attempts > 0))
+    return {(dossier_id, partner) for dossier_id, partner in rows}
 
 
 # -- the sender's side ----------------------------------------------------------------------------

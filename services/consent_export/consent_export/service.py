@@ -18,11 +18,11 @@ from consent_export.models import PARKED, QUEUED
 from consent_export.sender import PartnerSender
 from loket import observability  # not `import Observable`: `nameko run` would take it for a service
 from loket.clock import Clock
-from loket.consumer import batch_event_handler, event_handler
+from loket.consumer import batch_event_handler
 from loket.db import Database
 from loket.errors import InvalidInput
-from loket.erasure import erase_traces, forget_parked, record_receipt
-from loket.inbox import claim, claim_all
+from loket.erasure import handle_erasure_requests
+from loket.inbox import claim_all
 from loket.logs import LogContext
 from loket.outbox import Outbox
 
@@ -31,6 +31,8 @@ ERASURE_REQUESTS = "consent_export.erasure_requests"
 # Registration events applied per transaction: one worker and a few statements per batch, not
 # per event.
 REGISTRATION_BATCH = 100
+# Erasure requests per transaction: retention starts thousands at once.
+ERASURE_BATCH = 200
 DEFAULT_LOG_KEEP_DAYS = 1826  # five years
 
 
@@ -58,18 +60,21 @@ class ConsentExportService(observability.Observable):
         if queued:
             self.sender.wake({transfer.partner for transfer in queued})
 
-    @event_handler(ERASURE_REQUESTS)
-    def on_erasure_requested(self, event):
-        dossier_id = event["data"]["dossier_id"]
-        with self.db.transaction() as session:
-            if not claim(session, ERASURE_REQUESTS, event):
-                return
-            erased = erase_traces(session, event)
-            erased += erasure.erase_dossier(session, event["id"], dossier_id, self.clock.now(),
-                                            self._pseudonym(dossier_id))
-            record_receipt(session, self.events, self.name, event, erased)
-        forget_parked(self.config["AMQP_URI"], self.name, dossier_id)
-        self.sender.wake()
+    @batch_event_handler(ERASURE_REQUESTS, batch_size=ERASURE_BATCH)
+    def on_erasure_requested(self, events):
+        """Up to ERASURE_BATCH erasure requests in one transaction (loket.erasure): inbox and outbox
+        traces, then `erasure.erase_dossiers` with bulk statements, one receipt per request; then
+        their parked messages dropped, and the senders woken for the partners' deletes."""
+        # A partner's delete is keyed by the request that erases the dossier.
+        request_of = erasure.request_ids(events)
+        now = self.clock.now()
+
+        def erase(session, dossier_ids):
+            requests = {dossier_id: request_of[dossier_id] for dossier_id in dossier_ids}
+            return erasure.erase_dossiers(session, requests, now, self._pseudonym)
+
+        if handle_erasure_requests(self.db, self.events, self.name, self.config["AMQP_URI"], events, erase):
+            self.sender.wake()
 
     # -- RPC ----------------------------------------------------------------------------------------
     @rpc

@@ -5,9 +5,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from kombu import Connection
 from sqlalchemy import MetaData, select
 
 from loket.contracts import envelope
+from loket.contracts.retention import receipt_type
 from loket.db import create_db_engine
 from loket.errors import InvalidInput
 from loket.migrations import upgrade
@@ -299,3 +301,58 @@ def test_on_postgresql_too(start_registration, start_consent_export, register, r
     assert receipts["erasure_receipt.consent_export"]["data"]["erased_rows"] > 0
     assert [(e["kind"], e["status"], e["pseudonymised"]) for e in consent_export.transfer_log(dossier["id"])] == [
         ("push", "delivered", True), ("update", "superseded", True), ("delete", "delivered", True)]
+
+
+def erasure_request(dossier_id, run_id):
+    return envelope("retention.erasure_requested",
+                    {"dossier_id": dossier_id, "run_id": run_id, "reason": "retention_expired"},
+                    aggregate_id=dossier_id, sequence=0, producer="retention")
+
+
+def publish_at_once(amqp_uri, events):
+    """Publish the events right after one another over one connection, as an outbox relay does."""
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
+        producer = connection.Producer()
+        for event in events:
+            producer.publish(event, exchange="loket.events", routing_key=event["type"], serializer="json",
+                             delivery_mode=2, message_id=event["id"])
+
+
+def receipts_of(amqp_uri, service, expected, timeout=30.0):
+    """The erasure receipts `service` published (the other services' are drained and dropped), once
+    `expected` are in or `timeout` has passed."""
+    receipts, deadline = [], time.monotonic() + timeout
+    while len(receipts) < expected and time.monotonic() < deadline:
+        receipts += [receipt for receipt in drain_queue(amqp_uri, "retention.erasure_receipts", 1000, timeout=1.0)
+                     if receipt["type"] == receipt_type(service)]
+    return receipts
+
+
+def test_erasure_requests_published_at_once_are_answered_each_and_leave_nothing(
+        start_registration, start_consent_export, register, amqp_uri, kind_en_gezin, lop, database_url):
+    upgrade(ALEMBIC_INI, database_url)
+    start_registration()
+    start_consent_export(DATABASE_URL=database_url)
+    dossiers = [register(30 + n, kind_en_gezin=True, lop=True)["id"] for n in range(5)]
+    assert wait_for(lambda: len(kind_en_gezin.accepted) == 5 and len(lop.accepted) == 5)
+    never_seen = [f"dossier-never-seen-{n}" for n in range(24)]
+    named = dossiers + never_seen + dossiers[:1]  # 30 requests; the first dossier twice
+
+    publish_at_once(amqp_uri, [erasure_request(dossier_id, "run-batch") for dossier_id in named])
+
+    receipts = receipts_of(amqp_uri, "consent_export", len(named))
+    assert sorted(receipt["data"]["dossier_id"] for receipt in receipts) == sorted(named)
+    assert {receipt["data"]["run_id"] for receipt in receipts} == {"run-batch"}
+    erased = {}
+    for receipt in receipts:
+        erased.setdefault(receipt["data"]["dossier_id"], []).append(receipt["data"]["erased_rows"])
+    assert all(max(erased[dossier_id]) > 0 for dossier_id in dossiers)
+    assert all(erased[dossier_id] == [0] for dossier_id in never_seen)
+    for partner in (kind_en_gezin, lop):  # each told once to delete each dossier it held
+        assert wait_for(lambda: sorted(r["path"].rsplit("/", 1)[1] for r in partner.accepted
+                                       if r["method"] == "DELETE") == sorted(dossiers))
+    assert wait_for(lambda: all(set(rows_mentioning(database_url, dossier_id)) == {"inbox"}
+                                for dossier_id in dossiers))
+    assert all(set(rows_mentioning(database_url, dossier_id)) <= {"inbox"} for dossier_id in never_seen)
+    settle()
+    assert receipts_of(amqp_uri, "consent_export", 1, timeout=1.0) == []  # one receipt per request, no more

@@ -80,15 +80,22 @@ def envelope():
 
 
 @pytest.fixture
-def transaction(tmp_path):
-    """Factory of transactions on a fresh SQLite database with the service's tables:
+def store_url(sqlite_url):
+    """The database of the unit tests: SQLite. A module overrides it with loket.testing's
+    `database_url` to run on PostgreSQL too."""
+    return sqlite_url
+
+
+@pytest.fixture
+def transaction(store_url):
+    """Factory of transactions on a fresh database with the service's tables:
     `with transaction() as session:` commits at the end of the block."""
     from sqlalchemy.orm import sessionmaker
 
     from consent_export.models import metadata
     from loket.db import create_db_engine
 
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'consent_export.sqlite'}")
+    engine = create_db_engine(store_url)
     metadata.create_all(engine)
     factory = sessionmaker(engine, expire_on_commit=False)
     yield factory.begin

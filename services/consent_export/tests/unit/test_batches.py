@@ -2,7 +2,8 @@
 
 Events: outbound.apply_events (one transaction) against apply_event per event (a transaction
 each), with several dossiers, several events of one dossier, stale and repeated sequences,
-withdrawals, restrictions, erasures. Outcomes: outbound.record_outcomes of a sender's turn against
+withdrawals, restrictions, erasures. Erasures: erasure.erase_dossiers of several dossiers at once
+against erase_dossier per dossier. Outcomes: outbound.record_outcomes of a sender's turn against
 record_outcome per attempt, with deliveries of different answers, retries and rejections."""
 import copy
 import random
@@ -52,15 +53,27 @@ class World:
                                          logged_at=self.queue.now, policy=self.queue.policy,
                                          rng=random.Random(1))
 
-    def erase(self, request_id, dossier_id):
-        with self.queue.transaction() as session:
-            erasure.erase_dossier(session, request_id, dossier_id, self.queue.now,
-                                  self.queue.pseudonym(dossier_id))
+    def erase(self, requests, batched):
+        """Erase the dossiers of `requests` ({dossier id: request id}), one by one in id order (a batch
+        queues its deletes in that order too); returns the rows erased of each."""
+        if batched:
+            with self.queue.transaction() as session:
+                return erasure.erase_dossiers(session, requests, self.queue.now, self.queue.pseudonym)
+        erased = {}
+        for dossier_id, request_id in sorted(requests.items()):
+            with self.queue.transaction() as session:
+                erased[dossier_id] = erasure.erase_dossier(session, request_id, dossier_id, self.queue.now,
+                                                           self.queue.pseudonym(dossier_id))
+        return erased
 
-    def tables(self):
+    def tables(self, ids=True):
+        """Every row of the service's tables, in key order; `ids=False` leaves out the ids a
+        database gives (SQLite hands out a deleted highest id again, so that erasing one by one
+        numbers a later delete lower than a batch does), not their order."""
         with self.queue.transaction() as session:
             return {model.__tablename__: [
-                {column.key: getattr(row, column.key) for column in model.__table__.columns}
+                {column.key: getattr(row, column.key) for column in model.__table__.columns
+                 if ids or column.key != "id"}
                 for row in session.scalars(select(model).order_by(*model.__table__.primary_key.columns))
             ] for model in TABLES}
 
@@ -68,16 +81,17 @@ class World:
 class Registration:
     """Random registration events of a few dossiers, as registration would publish them."""
 
-    def __init__(self, rng):
+    def __init__(self, rng, dossier_ids=DOSSIERS):
         self.rng = rng
+        self.dossier_ids = dossier_ids
         self.dossiers = {dossier_id: _snapshot(id=dossier_id, consents={KIND_EN_GEZIN: None, LOP: None})
-                         for dossier_id in DOSSIERS}
-        self.sequences = dict.fromkeys(DOSSIERS, 0)
+                         for dossier_id in dossier_ids}
+        self.sequences = dict.fromkeys(dossier_ids, 0)
         self.counter = 0
 
     def event(self):
         rng = self.rng
-        dossier_id = rng.choice(DOSSIERS)
+        dossier_id = rng.choice(self.dossier_ids)
         dossier = self.dossiers[dossier_id]
         partner = rng.choice(PARTNERS)
         self.counter += 1
@@ -111,8 +125,8 @@ class Registration:
         return event
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_a_batch_ends_as_its_events_one_by_one(tmp_path, seed):
+def worlds_in(tmp_path):
+    """(one by one, batched): two Worlds on fresh SQLite databases."""
     from sqlalchemy.orm import sessionmaker
 
     from consent_export.models import metadata
@@ -123,6 +137,12 @@ def test_a_batch_ends_as_its_events_one_by_one(tmp_path, seed):
         engine = create_db_engine(f"sqlite:///{tmp_path / name}.sqlite")
         metadata.create_all(engine)
         worlds.append(World(sessionmaker(engine, expire_on_commit=False).begin))
+    return worlds
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_batch_ends_as_its_events_one_by_one(tmp_path, seed):
+    worlds = worlds_in(tmp_path)
     one_by_one, batched = worlds
     rng = random.Random(seed)
     registration = Registration(rng)
@@ -142,11 +162,46 @@ def test_a_batch_ends_as_its_events_one_by_one(tmp_path, seed):
             one_by_one.deliver(answers.get, now, batched=False)
             batched.deliver(answers.get, now, batched=True)
         elif what < 0.7:
-            dossier_id = rng.choice(DOSSIERS)
-            for world in worlds:
-                world.erase(f"req-{step}", dossier_id)
+            requests = {rng.choice(DOSSIERS): f"req-{step}"}
+            assert batched.erase(requests, batched=True) == one_by_one.erase(requests, batched=False)
         assert one_by_one.tables() == batched.tables(), f"step {step}"
     # The mix did exercise what a batch must get right (every seed here reaches deletes and
     # updates too, but one: tests of each rule one by one are in test_outbound.py).
     assert "push" in kinds and {"delivered", "superseded"} <= statuses
     assert max(row["attempts"] for row in one_by_one.tables()["transfer_log"]) > 1
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_dossiers_erased_at_once_end_as_erased_one_by_one(tmp_path, seed):
+    """Whatever each dossier's queues hold (pushes waiting, retried, parked, in flight, deletes not
+    yet accepted), erasure.erase_dossiers of several dossiers ends as erase_dossier of each in id
+    order, rows erased included; with a dossier never seen, and dossiers erased before."""
+    worlds = worlds_in(tmp_path)
+    one_by_one, batched = worlds
+    rng = random.Random(seed)
+    dossier_ids = tuple(f"dos-{n}" for n in range(6))
+    registration = Registration(rng, dossier_ids)
+    for rounds in range(3):
+        for step in range(4):
+            events = [registration.event() for _ in range(rng.randrange(1, 15))]
+            for world in worlds:
+                world.apply(events, batched=False)
+            answers = {row["idempotency_key"]: rng.choice(OUTCOMES) for row in one_by_one.tables()["transfers"]}
+            now = QueueDriver.t0 + 60 * (4 * rounds + step)
+            for world in worlds:
+                world.deliver(answers.get, now, batched=False)
+        # Some heads in flight while their dossiers are erased; their outcomes come in afterwards.
+        limit = rng.randrange(0, 3)
+        in_flight = [[(transfer_id, transfer.idempotency_key) for partner in PARTNERS
+                      for transfer_id, transfer in world.queue.claim(partner, now=now, limit=limit)]
+                     for world in worlds]
+        assert [key for _, key in in_flight[0]] == [key for _, key in in_flight[1]]
+        requests = {dossier_id: f"req-{rounds}-{dossier_id}"
+                    for dossier_id in rng.sample(dossier_ids + ("dos-unknown",), rng.randrange(2, 6))}
+
+        assert batched.erase(requests, batched=True) == one_by_one.erase(requests, batched=False)
+        assert one_by_one.tables(ids=False) == batched.tables(ids=False), f"round {rounds}"
+        for world, flights in zip(worlds, in_flight):
+            for transfer_id, _ in flights:
+                world.queue.record(transfer_id, Delivery(204, ""), now=now)
+        assert one_by_one.tables(ids=False) == batched.tables(ids=False), f"round {rounds}, after the flights"

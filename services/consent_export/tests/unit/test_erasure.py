@@ -1,16 +1,26 @@
-"""Erasing a dossier: partners get their delete, the rest goes, the log stays only pseudonymised."""
+"""Erasing a dossier: partners get their delete, the rest goes, the log stays only pseudonymised.
+
+On SQLite and on PostgreSQL: the erasure's bulk statements (IN, CASE, RETURNING) differ per database."""
 from datetime import timedelta
+
+import pytest
 
 from consent_export import erasure, outbound
 from consent_export.fields import KIND_EN_GEZIN, LOP
 from consent_export.models import (
     DELIVERED, QUEUED, DossierState, ErasedDossier, ExportedData, QueuedTransfer, TransferLogEntry,
 )
-from consent_export.transfers import DELETE, PUSH
+from consent_export.transfers import DELETE, PUSH, UPDATE
 from consent_export.transport import Delivery, RejectedByPartner
 
 KEY = "test-key"  # conftest.QueueDriver.pseudonym_key
 REF = erasure.pseudonym(KEY, "dos-1")
+TABLES = (DossierState, ExportedData, QueuedTransfer, TransferLogEntry, ErasedDossier)
+
+
+@pytest.fixture
+def store_url(database_url):
+    return database_url
 
 
 def erase(queue, request_id="req-1"):
@@ -97,3 +107,61 @@ def test_the_pseudonymised_log_is_purged_after_the_keeping_period(dossier, dossi
 
     assert [e.dossier_ref for e in queue.rows(TransferLogEntry)] == ["dos-2"]
     assert queue.rows(ErasedDossier) == []
+
+
+def request(request_id, dossier_id):
+    return {"id": request_id, "type": "retention.erasure_requested", "data": {"dossier_id": dossier_id}}
+
+
+def rows_of(queue, dossier_ref):
+    """{table: rows (as dicts) whose dossier column holds `dossier_ref`}."""
+    found = {}
+    for model in TABLES:
+        column = "dossier_ref" if "dossier_ref" in model.__table__.c else "dossier_id"
+        found[model.__tablename__] = [
+            {key: getattr(row, key) for key in model.__table__.c.keys()}
+            for row in queue.rows(model) if getattr(row, column) == dossier_ref]
+    return found
+
+
+def test_a_batch_erases_each_dossier_as_alone_and_leaves_the_others_untouched(dossier_events, queue):
+    first, second, other = (dossier_events(dossier_id) for dossier_id in ("dos-1", "dos-2", "dos-3"))
+    for events in (first, second, other):
+        events.give(KIND_EN_GEZIN)
+    second.give(LOP)
+    other.give(LOP)
+    queue.deliver_all(KIND_EN_GEZIN)
+    queue.deliver_all(LOP)
+    second.change_phone("+32 2 000 00 09")  # an update for Kind en Gezin only, still waiting
+    other.change_phone("+32 2 000 00 10")
+    before = rows_of(queue, "dos-3")
+    # dos-1 twice (the first request erases it), a dossier never seen here
+    requests = [request("req-a", "dos-1"), request("req-b", "dos-2"), request("req-c", "dos-unknown"),
+                request("req-d", "dos-1")]
+
+    with queue.transaction() as session:
+        erased = erasure.erase_dossiers(session, erasure.request_ids(requests), queue.now, queue.pseudonym)
+
+    # exported, state, transfers, log rows (the new deletes' own included)
+    assert erased == {"dos-1": 1 + 1 + 1 + 2, "dos-2": 2 + 1 + 3 + 5, "dos-unknown": 0}
+    assert rows_of(queue, "dos-3") == before
+    assert [(row.dossier_id, row.partner, row.kind, row.status, row.idempotency_key)
+            for row in queue.rows() if row.dossier_id != "dos-3"] == [
+        ("dos-1", KIND_EN_GEZIN, DELETE, QUEUED, f"req-a:{KIND_EN_GEZIN}"),
+        ("dos-2", KIND_EN_GEZIN, DELETE, QUEUED, f"req-b:{KIND_EN_GEZIN}"),
+        ("dos-2", LOP, DELETE, QUEUED, f"req-b:{LOP}")]
+    assert {row.dossier_id for row in queue.rows(ExportedData)} == {"dos-3"}
+    assert [row.dossier_id for row in queue.rows(DossierState)] == ["dos-3"]
+    assert {row.dossier_ref for row in queue.rows(ErasedDossier)} == {
+        queue.pseudonym(dossier_id) for dossier_id in ("dos-1", "dos-2", "dos-unknown")}
+    with queue.transaction() as session:
+        log = outbound.transfer_log(session, ("dos-2", queue.pseudonym("dos-2")))
+    assert [(entry["partner"], entry["kind"], entry["status"], entry["pseudonymised"]) for entry in log] == [
+        (KIND_EN_GEZIN, PUSH, DELIVERED, True), (LOP, PUSH, DELIVERED, True),
+        (KIND_EN_GEZIN, UPDATE, "superseded", True), (KIND_EN_GEZIN, DELETE, QUEUED, True),
+        (LOP, DELETE, QUEUED, True)]
+
+    with queue.transaction() as session:
+        again = erasure.erase_dossiers(session, {"dos-1": "req-e", "dos-2": "req-f"}, queue.now, queue.pseudonym)
+    assert again == {"dos-1": 0, "dos-2": 0}
+    assert len(queue.rows()) == 3 + len(before["transfers"])
