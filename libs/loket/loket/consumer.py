@@ -328,3 +328,27 @@ def _attempt(message) -> int:
 
 
 batch_event_handler = BatchEventHandler.decorator
+
+
+def apply_batch(db, events, apply):
+    """What a batch handler usually does: `apply(session, events) -> list of results` for the whole
+    batch in one transaction; if that raises, each event again in a transaction of its own, so that
+    one bad event fails alone. Returns (results of the events applied, {event id: what applying it
+    alone raised}); raise `EventsFailed` with the latter to have only those retried or parked.
+
+        results, failed = apply_batch(self.db, events, lambda session, batch: [... for event in batch])
+    """
+    try:
+        with db.transaction() as session:
+            return list(apply(session, events)), {}
+    except Exception as problem:  # noqa: BLE001 - each event then fails or succeeds on its own
+        if len(events) <= 1:
+            return [], {event["id"]: problem for event in events}
+        log.warning("a batch of %d events failed (%s); applying them one by one", len(events),
+                    type(problem).__name__)
+    results, failed = [], {}
+    for event in events:
+        applied, problems = apply_batch(db, [event], apply)
+        results += applied
+        failed.update(problems)
+    return results, failed

@@ -192,3 +192,29 @@ def test_stopping_hands_back_what_was_received_but_not_handled(container_factory
     start_consumer(container_factory, amqp_uri, str(database.url))
     assert wait_for(lambda: len(applied_ns(database)) == 3000, timeout=30)
     assert sorted(applied_ns(database)) == list(range(3000))
+
+
+def test_apply_batch_commits_a_batch_at_once_and_else_each_event_alone(database):
+    from sqlalchemy.orm import sessionmaker
+
+    from loket.consumer import apply_batch
+    from loket.db import DatabaseAccess
+    db = DatabaseAccess(database, sessionmaker(database))
+    transactions = []
+
+    def apply(session, batch):
+        transactions.append([event["data"]["n"] for event in batch])
+        for event in batch:
+            if event["data"]["n"] == 3:
+                raise ValueError("event 3 cannot be applied")
+            session.execute(insert(applied).values(event_id=event["id"], n=event["data"]["n"]))
+        return [event["data"]["n"] for event in batch]
+
+    events = [contracts.envelope(PING, {"n": n}, aggregate_id="d1", sequence=n, producer="test") for n in range(5)]
+    results, failed = apply_batch(db, events[:3], apply)
+    assert (results, failed, transactions) == ([0, 1, 2], {}, [[0, 1, 2]])
+    transactions.clear()
+    results, failed = apply_batch(db, events[2:], apply)
+    assert transactions == [[2, 3, 4], [2], [3], [4]]  # the batch rolled back, then each alone
+    assert results == [2, 4] and list(failed) == [events[3]["id"]] and isinstance(failed[events[3]["id"]], ValueError)
+    assert sorted(applied_ns(database)) == [0, 1, 2, 2, 4]  # 2 twice: apply itself is not idempotent here

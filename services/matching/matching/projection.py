@@ -11,12 +11,9 @@ loket.consumer (EventsFailed) to be retried or parked, while their neighbours ar
 instances claiming the same redelivered event end the same way: one batch fails on the inbox's
 primary key, its events are redone one by one, and the one already applied is skipped.
 """
-import logging
-
 from loket import inbox
+from loket.consumer import apply_batch
 from matching import readmodel
-
-log = logging.getLogger(__name__)
 
 SUBSCRIPTION = "matching.registration_events"
 BATCH = 200
@@ -30,23 +27,12 @@ def claim_all(session, events: list[dict]) -> list[dict]:
 def apply(db, events: list[dict], recorder, rule_sets: dict, pool) -> dict[str, Exception]:
     """Apply the events and index their changes; returns {event id: what applying it alone raised}
     for the events that were not applied (empty when all were)."""
-    try:
-        changes = _apply(db, events, recorder, rule_sets)
-    except Exception as problem:  # noqa: BLE001 - each event then fails or succeeds on its own
-        if len(events) == 1:
-            return {events[0]["id"]: problem}
-        log.warning("a batch of %d registration events failed (%s); applying them one by one",
-                    len(events), type(problem).__name__)
-        failed = {}
-        for event in events:
-            failed.update(apply(db, [event], recorder, rule_sets, pool))
-        return failed
+    changes, failed = apply_batch(db, events, lambda session, batch: _apply(session, batch, recorder, rule_sets))
     for change in changes:
         pool.apply(change)
-    return {}
+    return failed
 
 
-def _apply(db, events, recorder, rule_sets) -> list:
-    with db.transaction() as session:
-        fresh = claim_all(session, events)
-        return readmodel.apply_events(session, [(event, recorder) for event in fresh], rule_sets)
+def _apply(session, events, recorder, rule_sets) -> list:
+    fresh = claim_all(session, events)
+    return readmodel.apply_events(session, [(event, recorder) for event in fresh], rule_sets)

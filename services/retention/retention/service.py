@@ -12,7 +12,7 @@ from nameko.dependency_providers import Config
 from loket import observability, parking
 from loket.amqp import CONNECTION_ERRORS
 from loket.clock import Clock
-from loket.consumer import EventsFailed, PermanentError, batch_event_handler, event_handler
+from loket.consumer import EventsFailed, PermanentError, apply_batch, batch_event_handler
 from loket.db import Database
 from loket.errors import Forbidden, InvalidInput, NotFound
 from loket.logs import LogContext
@@ -34,6 +34,7 @@ ERASURE_ROLES = ("parent", "helpdesk")
 FORMATS = ("json", "csv")
 REPORTED_PER_SCAN = 100  # overdue runs logged one by one per scan; the rest are counted
 RECEIPTS_PER_TRANSACTION = 200  # four receipts per dossier: 400,000 for an erasure of 100,000
+ACTIVITY_PER_TRANSACTION = 200
 
 
 class RetentionService(observability.Observable):
@@ -47,15 +48,19 @@ class RetentionService(observability.Observable):
     config = Config()
 
     # -- events -------------------------------------------------------------------------------------
-    @event_handler(ACTIVITY)
-    def on_activity(self, event):
-        if event["type"] not in CLOCK_EVENT_TYPES:
-            return  # matching's places and offers, receipts: no activity on a dossier (a departure is)
-        with self.db.transaction() as session:
-            started = dossiers.apply_activity(session, self.clock.now(), event, ACTIVITY, self.events)
-        if started:
-            log.info("erasure run %s started for dossier %s: registration erased it", started.run_id,
-                     started.dossier_id)
+    @batch_event_handler(ACTIVITY, batch_size=ACTIVITY_PER_TRANSACTION)
+    def on_activity(self, events):
+        """Up to ACTIVITY_PER_TRANSACTION events in one transaction (an erasure of 100,000 dossiers
+        brings 100,000 dossier_erased); one that cannot be applied is retried or parked alone."""
+        # Matching's places and offers: no activity on a dossier (a departure is).
+        moving = [event for event in events if event["type"] in CLOCK_EVENT_TYPES]
+        now = self.clock.now()
+        started, failed = apply_batch(self.db, moving, lambda session, batch: [
+            dossiers.apply_activity(session, now, event, ACTIVITY, self.events) for event in batch])
+        for run in filter(None, started):
+            log.info("erasure run %s started for dossier %s: registration erased it", run.run_id, run.dossier_id)
+        if failed:
+            raise EventsFailed(failed)
 
     @batch_event_handler(RECEIPTS, batch_size=RECEIPTS_PER_TRANSACTION)
     def on_erasure_receipts(self, receipts):
