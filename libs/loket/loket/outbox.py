@@ -234,6 +234,11 @@ class Outbox(DependencyProvider):
         self._wake.set()
         if self._thread is not None:
             self._thread.wait()
+        try:
+            # Handed over at once: the next instance (a restart, a redeploy) need not wait for it to expire.
+            self.relay.release_lease()
+        except SQLAlchemyError as exc:
+            log.warning("outbox relay: lease not released (%s); it expires by itself", type(exc).__name__)
         self.relay.close()
 
     def kill(self):

@@ -167,3 +167,40 @@ def test_the_relay_loop_survives_an_unexpected_error_and_goes_on():
     provider.relay = FlakyRelay()
     provider._run()  # returns once stopped, instead of raising
     assert provider.relay.calls == 3
+
+
+def test_a_stopped_service_hands_its_relay_lease_over_at_once(container_factory, amqp_uri, sqlite_url):
+    """A restart or redeploy relays at once instead of waiting for the old instance's lease to expire."""
+    import time
+
+    from nameko.rpc import rpc
+
+    from loket.db import Database
+    from loket.outbox import Outbox
+    from loket.testing import wait_for
+
+    class Recording:
+        name = "registration"
+        db = Database()
+        events = Outbox()
+
+        @rpc
+        def ping(self, n):
+            with self.db.transaction() as session:
+                self.events.record(session, PING, aggregate_id="d1", sequence=n, data={"n": n})
+
+    engine = create_db_engine(sqlite_url)
+    platform_metadata.create_all(engine)
+    config = {"AMQP_URI": amqp_uri, "DATABASE_URL": sqlite_url}
+    first = container_factory(Recording, config)
+    first.start()
+    record(engine, 1)
+    assert wait_for(lambda: backlog(engine) == 0)  # relayed: the first instance holds the lease
+    first.stop()
+    second = container_factory(Recording, config)
+    second.start()
+    record(engine, 1)
+    began = time.monotonic()
+    assert wait_for(lambda: backlog(engine) == 0, timeout=10)
+    assert time.monotonic() - began < 5  # the lease lasts 15 s
+    engine.dispose()
