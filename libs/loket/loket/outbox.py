@@ -20,6 +20,7 @@ from loket import contracts, topology
 from loket.amqp import CONNECTION_ERRORS, BatchPublisher, PublishFailed
 from loket.clock import utcnow
 from loket.db import Database
+from loket.loops import run_until_stopped
 from loket.tables import outbox, relay_lease
 
 log = logging.getLogger(__name__)
@@ -208,26 +209,9 @@ class Outbox(DependencyProvider):
         self._thread = self.container.spawn_managed_thread(self._run, identifier="outbox-relay")
 
     def _run(self):
-        delay = 0.0
-        while not self._stopping.is_set():
-            try:
-                published = self.relay.relay_once()
-                delay = 0.0
-            except (PublishFailed, SQLAlchemyError) as exc:
-                delay = min(max(delay * 2, 0.5), 10.0)
-                log.warning("outbox relay: %s (%s); retrying in %.1fs", type(exc).__name__, exc, delay)
-                self._stopping.wait(delay)
-                continue
-            except Exception:  # noqa: BLE001 - a relay that dies would take the whole service down with it
-                # Anything else (a driver or hub error) is logged and retried the same way: the rows
-                # wait in the outbox, loket_outbox_backlog shows them, and the service keeps answering.
-                delay = min(max(delay * 2, 0.5), 10.0)
-                log.exception("outbox relay: unexpected error; retrying in %.1fs", delay)
-                self._stopping.wait(delay)
-                continue
-            if published < self.relay.batch_size:
-                self._wake.wait(self.idle_interval)
-                self._wake.clear()
+        run_until_stopped("outbox relay", self.relay.relay_once, self._stopping, self._wake, self.idle_interval,
+                          lambda published: published >= self.relay.batch_size,
+                          expected=(PublishFailed, SQLAlchemyError))
 
     def stop(self):
         self._stopping.set()

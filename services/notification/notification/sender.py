@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from loket.clock import Clock, utcnow
 from loket.db import Database
+from loket.loops import run_until_stopped
 from notification import email_log, settings
 from notification.delivery import after_failure
 from notification.rendering import render
@@ -113,19 +114,8 @@ class MailSender(DependencyProvider):
         self._thread = self.container.spawn_managed_thread(self._run, identifier="mail-sender")
 
     def _run(self):
-        delay = 0.0
-        while not self._stopping.is_set():
-            try:
-                attempted = self.mailer.send_due()
-                delay = 0.0
-            except SQLAlchemyError as error:
-                delay = min(max(delay * 2, 0.5), 10.0)
-                log.warning("mail sender: %s; retrying in %.1fs", type(error).__name__, delay)
-                self._stopping.wait(delay)
-                continue
-            if attempted < self.settings.batch:
-                self._wake.wait(self.settings.interval)
-                self._wake.clear()
+        run_until_stopped("mail sender", self.mailer.send_due, self._stopping, self._wake, self.settings.interval,
+                          lambda attempted: attempted >= self.settings.batch, expected=(SQLAlchemyError,))
 
     def wake(self):
         self._wake.set()
