@@ -188,21 +188,22 @@ def exported_among(session: Session, dossier_ids: list[str]) -> dict[str, dict[s
 
 
 def queue_deletes(session: Session, deletes: list[Transfer], now: datetime) -> list[Transfer]:
-    """Queue deletes of distinct (dossier, partner) queues together, each as `_Queue.add` would
-    (see `_Queue.add_deletes`), with a few statements for all of them; returns those queued. What
-    the partners hold (`exported`) is left to the caller."""
+    """Queue deletes together, each as `_Queue.add` would, with a few statements for all of them;
+    returns those queued. What the partners hold (`exported`) is left to the caller."""
     queue = _Queue(session, now, {})
-    queue.add_deletes(deletes)
+    queue.add(deletes)
     return queue.finish()
 
 
 class _Queue:
     """Transfers being queued in one transaction, and what each partner will hold after them.
 
-    Rows are written together at the end (`finish`): the transfers and their log rows in one
+    `add` decides in memory, in order; `finish` writes: the transfers and their log rows in one
     statement each (one round trip on PostgreSQL, insertmanyvalues), what the partners hold as
-    the difference between before and after. A delete first makes the table show what was queued
-    before it, since it asks the table what is still waiting.
+    the difference between before and after. The deletes ask the table two questions, once for
+    all their (dossier, partner) queues: what is still waiting there, and whether anything may
+    have reached the partner since the last delete. The transfers added here are not in the
+    table yet; what a delete does to them is decided from `add`'s order (see `_settle`).
     """
 
     def __init__(self, session: Session, now: datetime, held: dict[str, dict[str, Exported]]):
@@ -210,62 +211,76 @@ class _Queue:
         self._now = now
         self._held = held  # {dossier id: {partner: Exported}}, kept up to date by `add`
         self._before = {dossier_id: dict(partners) for dossier_id, partners in held.items()}
-        self._unwritten: list[Transfer] = []
-        self.queued: list[Transfer] = []
+        self._added: list[Transfer] = []
 
     def held(self, dossier_id: str) -> dict[str, Exported]:
-        """What each partner holds for the dossier after the transfers queued so far."""
+        """What each partner holds for the dossier after the transfers added so far."""
         return self._held.setdefault(dossier_id, {})
 
     def add(self, transfers: list[Transfer]) -> None:
-        """Queue `transfers`, in order (a delete: see `add_deletes`)."""
+        """Queue `transfers`, in order, after those added before. A delete supersedes what is
+        still waiting in its (dossier, partner) queue, and is not queued at all when nothing left
+        for that partner since the last delete (there is nothing to delete there)."""
         for transfer in transfers:
             if transfer.kind == DELETE:
-                self.add_deletes([transfer])
-                continue
-            self.held(transfer.dossier_id)[transfer.partner] = transfer.exported
-            self._unwritten.append(transfer)
-            self.queued.append(transfer)
-
-    def add_deletes(self, deletes: list[Transfer]) -> None:
-        """Queue deletes, at most one per (dossier, partner) queue. A delete first supersedes what
-        is still waiting in its queue; it is not queued at all when nothing ever left for that
-        partner since the last delete (there is nothing to delete there)."""
-        queues = {(transfer.dossier_id, transfer.partner) for transfer in deletes}
-        assert len(queues) == len(deletes), "one delete per (dossier, partner) at a time"
-        if not deletes:
-            return
-        for transfer in deletes:
-            self.held(transfer.dossier_id).pop(transfer.partner, None)
-        self._write_transfers()
-        _supersede_waiting(self._session, queues)
-        may_hold = _partners_may_hold_data(self._session, queues)
-        for transfer in deletes:
-            if (transfer.dossier_id, transfer.partner) in may_hold:
-                self._unwritten.append(transfer)
-                self.queued.append(transfer)
+                self.held(transfer.dossier_id).pop(transfer.partner, None)
+            else:
+                self.held(transfer.dossier_id)[transfer.partner] = transfer.exported
+            self._added.append(transfer)
 
     def finish(self) -> list[Transfer]:
+        """Write what was added; returns the transfers queued, in order (pushes and updates that
+        a later delete superseded included, deletes that had nothing to delete left out)."""
+        queued, superseded = self._settle()
         self._write_exported()
-        self._write_transfers()
-        return self.queued
+        self._write_transfers(queued, superseded)
+        return queued
 
-    def _write_transfers(self) -> None:
-        if not self._unwritten:
+    def _settle(self) -> tuple[list[Transfer], set[str]]:
+        """(the transfers to queue, the keys of those of them superseded already), as if each
+        delete had asked the table in turn with everything before it written.
+
+        Of the transfers added here, none was attempted yet: the first delete of a queue goes only
+        if the table says something may have reached the partner since its last delete, a later
+        delete of that queue never (nothing was attempted since the first); each delete
+        supersedes the pushes and updates added before it in its queue, and the first one those
+        waiting in the table."""
+        deleting = {(transfer.dossier_id, transfer.partner) for transfer in self._added
+                    if transfer.kind == DELETE}
+        if not deleting:
+            return self._added, set()
+        _supersede_waiting(self._session, deleting)
+        may_hold = _partners_may_hold_data(self._session, deleting)
+        queued, superseded, waiting = [], set(), {}
+        for transfer in self._added:
+            queue = (transfer.dossier_id, transfer.partner)
+            if transfer.kind != DELETE:
+                waiting.setdefault(queue, []).append(transfer.idempotency_key)
+                queued.append(transfer)
+                continue
+            superseded.update(waiting.pop(queue, ()))
+            if queue in may_hold:
+                may_hold.discard(queue)
+                queued.append(transfer)
+        return queued, superseded
+
+    def _write_transfers(self, transfers: list[Transfer], superseded: set[str]) -> None:
+        if not transfers:
             return
-        transfers, self._unwritten = self._unwritten, []
+        rows = [(transfer, transfer.idempotency_key in superseded) for transfer in transfers]
         self._session.execute(_INSERT_TRANSFER, [{
             "idempotency_key": transfer.idempotency_key, "dossier_id": transfer.dossier_id,
-            "partner": transfer.partner, "kind": transfer.kind, "payload": transfer.payload,
+            "partner": transfer.partner, "kind": transfer.kind,
+            "payload": None if gone else transfer.payload,
             "field_names": list(transfer.field_names), "consent_id": transfer.consent_id,
-            "status": QUEUED, "attempts": 0, "next_attempt_at": 0.0,
-        } for transfer in transfers])
+            "status": SUPERSEDED if gone else QUEUED, "attempts": 0, "next_attempt_at": 0.0,
+        } for transfer, gone in rows])
         self._session.execute(_INSERT_LOG, [{
             "idempotency_key": transfer.idempotency_key, "dossier_ref": transfer.dossier_id,
             "pseudonymised": False, "partner": transfer.partner, "kind": transfer.kind,
             "field_names": list(transfer.field_names), "consent_id": transfer.consent_id,
-            "queued_at": self._now, "attempts": 0, "status": QUEUED,
-        } for transfer in transfers])
+            "queued_at": self._now, "attempts": 0, "status": SUPERSEDED if gone else QUEUED,
+        } for transfer, gone in rows])
 
     def _write_exported(self) -> None:
         inserted, updated, deleted = [], [], []
@@ -288,37 +303,51 @@ class _Queue:
                 self._session.execute(statement, rows)
 
 
-def _in_queues(table, queues: set[tuple[str, str]]):
-    """Rows of `table` in the given (dossier, partner) queues: per partner, dossier_id IN (...)."""
-    by_partner: dict[str, set[str]] = {}
-    for dossier_id, partner in queues:
-        by_partner.setdefault(partner, set()).add(dossier_id)
-    return or_(*(and_(table.c.partner == partner, table.c.dossier_id.in_(sorted(dossier_ids)))
-                 for partner, dossier_ids in sorted(by_partner.items())))
+def _in_queues(table):
+    """Rows of `table` in the (dossier, partner) queues given by `_queue_parameters`: per partner,
+    dossier_id IN (...)."""
+    return or_(*(and_(table.c.partner == partner,
+                      table.c.dossier_id.in_(bindparam(f"b_{partner}_dossiers", expanding=True)))
+                 for partner in PARTNERS))
+
+
+def _queue_parameters(queues: set[tuple[str, str]]) -> dict[str, list[str]]:
+    by_partner: dict[str, list[str]] = {f"b_{partner}_dossiers": [] for partner in PARTNERS}
+    for dossier_id, partner in sorted(queues):
+        by_partner[f"b_{partner}_dossiers"].append(dossier_id)
+    return by_partner
+
+
+_SUPERSEDE_WAITING = (update(_transfers)
+                      .where(_in_queues(_transfers), _transfers.c.kind != DELETE,
+                             _transfers.c.status.in_(PENDING))
+                      .values(status=SUPERSEDED, payload=None)
+                      .returning(_transfers.c.idempotency_key))
+_SUPERSEDE_LOGGED = (update(_log).where(_log.c.idempotency_key.in_(bindparam("b_keys", expanding=True)))
+                     .values(status=SUPERSEDED))
+# An attempt counts from the moment it starts: a timed-out push may well have arrived.
+_ATTEMPTED = and_(_transfers.c.kind != DELETE, _transfers.c.attempts > 0)
+_SENT_SINCE_DELETE = (
+    select(_transfers.c.dossier_id, _transfers.c.partner)
+    .where(_in_queues(_transfers))
+    .group_by(_transfers.c.dossier_id, _transfers.c.partner)
+    .having(func.max(case((_ATTEMPTED, _transfers.c.id)))
+            > func.coalesce(func.max(case((_transfers.c.kind == DELETE, _transfers.c.id))), 0))
+)
 
 
 def _supersede_waiting(session: Session, queues: set[tuple[str, str]]) -> None:
     """The pushes and updates still waiting in these (dossier, partner) queues are never sent."""
-    waiting = and_(_in_queues(_transfers, queues), _transfers.c.kind != DELETE,
-                   _transfers.c.status.in_(PENDING))
-    keys = session.execute(select(_transfers.c.idempotency_key).where(waiting)).scalars().all()
-    if not keys:
-        return
-    session.execute(update(_transfers).where(waiting).values(status=SUPERSEDED, payload=None))
-    session.execute(update(_log).where(_log.c.idempotency_key.in_(keys)).values(status=SUPERSEDED))
+    keys = session.execute(_SUPERSEDE_WAITING, _queue_parameters(queues)).scalars().all()
+    if keys:
+        session.execute(_SUPERSEDE_LOGGED, {"b_keys": keys})
 
 
 def _partners_may_hold_data(session: Session, queues: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """The (dossier, partner) queues of `queues` from which something may have reached the partner
     since their last delete."""
-    # An attempt counts from the moment it starts: a timed-out push may well have arrived.
-    sent, deleted = _transfers.alias("sent"), _transfers.alias("deleted")
-    last_delete = select(func.coalesce(func.max(deleted.c.id), 0)).where(
-        deleted.c.dossier_id == sent.c.dossier_id, deleted.c.partner == sent.c.partner,
-        deleted.c.kind == DELETE).scalar_subquery()
-    rows = session.execute(select(sent.c.dossier_id, sent.c.partner).distinct().where(
-        _in_queues(sent, queues), sent.c.kind != DELETE, sent.c.id > last_delete, sent.c.attempts > 0))
-    return {(dossier_id, partner) for dossier_id, partner in rows}
+    return {(dossier_id, partner) for dossier_id, partner
+            in session.execute(_SENT_SINCE_DELETE, _queue_parameters(queues))}
 
 
 # -- the sender's side ----------------------------------------------------------------------------

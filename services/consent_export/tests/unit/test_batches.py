@@ -2,9 +2,10 @@
 
 Events: outbound.apply_events (one transaction) against apply_event per event (a transaction
 each), with several dossiers, several events of one dossier, stale and repeated sequences,
-withdrawals, restrictions, erasures. Erasures: erasure.erase_dossiers of several dossiers at once
-against erase_dossier per dossier. Outcomes: outbound.record_outcomes of a sender's turn against
-record_outcome per attempt, with deliveries of different answers, retries and rejections."""
+withdrawals, restrictions, registration's dossier_erased, between erasure requests; and one batch
+whose later events depend on what its earlier ones queued, on SQLite and PostgreSQL. Erasures:
+erasure.erase_dossiers of several dossiers at once against erase_dossier per dossier. Outcomes:
+outbound.record_outcomes of a sender's turn against record_outcome per attempt, with deliveries of different answers, retries and rejections."""
 import copy
 import random
 
@@ -13,7 +14,10 @@ from sqlalchemy import select
 
 from consent_export import erasure, outbound
 from consent_export.fields import KIND_EN_GEZIN, LOP, PARTNERS
-from consent_export.models import DossierState, ExportedData, QueuedTransfer, TransferLogEntry
+from consent_export.models import (
+    DELIVERED, QUEUED, SUPERSEDED, DossierState, ExportedData, QueuedTransfer, TransferLogEntry,
+)
+from consent_export.transfers import DELETE, PUSH, UPDATE
 from consent_export.transport import Delivery, RejectedByPartner, TransientPartnerError
 
 from .conftest import QueueDriver, _consent, _envelope, _snapshot
@@ -146,9 +150,11 @@ def test_a_batch_ends_as_its_events_one_by_one(tmp_path, seed):
     one_by_one, batched = worlds
     rng = random.Random(seed)
     registration = Registration(rng)
-    kinds, statuses = set(), set()
+    kinds, statuses, batched_types = set(), set(), set()
     for step in range(16):
         events = [registration.event() for _ in range(rng.randrange(1, 15))]
+        if len(events) > 1:
+            batched_types.update(_what(event) for event in events)
         transfers = one_by_one.apply(events, batched=False)
         assert batched.apply(events, batched=True) == transfers
         kinds.update(kind for _, kind, _ in transfers)
@@ -169,6 +175,14 @@ def test_a_batch_ends_as_its_events_one_by_one(tmp_path, seed):
     # updates too, but one: tests of each rule one by one are in test_outbound.py).
     assert "push" in kinds and {"delivered", "superseded"} <= statuses
     assert max(row["attempts"] for row in one_by_one.tables()["transfer_log"]) > 1
+    assert {"consent_withdrawn", "restriction", "dossier_erased"} <= batched_types
+
+
+def _what(event):
+    """What a Registration event does: its type, or "restriction" for a change of restriction."""
+    if event["data"].get("changed_sections") == ["restriction"]:
+        return "restriction"
+    return event["type"].split(".", 1)[1]
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -205,3 +219,91 @@ def test_dossiers_erased_at_once_end_as_erased_one_by_one(tmp_path, seed):
             for transfer_id, _ in flights:
                 world.queue.record(transfer_id, Delivery(204, ""), now=now)
         assert one_by_one.tables(ids=False) == batched.tables(ids=False), f"round {rounds}, after the flights"
+
+
+@pytest.fixture
+def store_url(database_url):
+    """The tests on one `queue` below run on SQLite and on PostgreSQL (the property tests above
+    make their own SQLite databases)."""
+    return database_url
+
+
+def _event(event_type, aggregate_id, sequence, **data):
+    event = _envelope(event_type, copy.deepcopy(data), aggregate_id)
+    event["id"], event["sequence"] = f"{aggregate_id}-{sequence}-{event_type.split('.')[1]}", sequence
+    return event
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batch", "one_by_one"])
+def test_later_events_of_a_batch_see_what_the_earlier_ones_queued(queue, batched):
+    """One batch where a later event of a dossier depends on what an earlier one of the batch
+    queued: a delete supersedes pushes and updates of the batch and of the table; only the first
+    delete of a queue goes, and only when something was attempted since the last delete; a stale
+    dossier_erased, a restriction, a dossier erased by request before. The batch ends exactly as
+    the same events one by one."""
+    given = {KIND_EN_GEZIN: _consent(record_id="con-kg"), LOP: _consent(record_id="con-lop")}
+    withdrawn = {**given, KIND_EN_GEZIN: _consent(given=False, record_id="con-kg-w")}
+    regiven = {**given, KIND_EN_GEZIN: _consent(record_id="con-kg-2")}
+    both = _snapshot(id="dos-1", consents=given)
+    moved = _snapshot(id="dos-1", consents=given)
+    moved["applicant"]["email"] = "an@example.net"  # sent to both partners
+    restricted = _snapshot(id="dos-1", consents=regiven, restricted=True)
+    restricted["applicant"]["email"] = "an@example.net"
+    before = [
+        _event("registration.consent_given", "dos-1", 1, dossier=both, partner=KIND_EN_GEZIN),
+        _event("registration.consent_given", "dos-2", 1, dossier=_snapshot(id="dos-2", consents=given),
+               partner=KIND_EN_GEZIN),
+        _event("registration.consent_given", "dos-3", 1, dossier=_snapshot(id="dos-3", consents=given),
+               partner=KIND_EN_GEZIN),
+    ]
+    batch = [
+        _event("registration.dossier_updated", "dos-1", 2, dossier=moved, changed_sections=["contact"]),
+        _event("registration.consent_withdrawn", "dos-2", 2,
+               dossier=_snapshot(id="dos-2", consents=withdrawn), partner=KIND_EN_GEZIN),
+        _event("registration.consent_withdrawn", "dos-1", 3,
+               dossier={**moved, "consents": withdrawn}, partner=KIND_EN_GEZIN),
+        _event("registration.dossier_updated", "dos-3", 2, dossier=_snapshot(id="dos-3", consents={}),
+               changed_sections=["contact"]),
+        _event("registration.consent_given", "dos-1", 4, dossier={**moved, "consents": regiven},
+               partner=KIND_EN_GEZIN),
+        _event("registration.dossier_updated", "dos-1", 5, dossier=restricted, changed_sections=["restriction"]),
+        _event("registration.dossier_erased", "dos-1", 5, dossier_id="dos-1"),  # stale
+        _event("registration.dossier_erased", "dos-1", 6, dossier_id="dos-1"),
+        _event("registration.dossier_erased", "dos-2", 3, dossier_id="dos-2"),
+    ]
+    world = World(queue.transaction)
+    assert world.apply(before, batched=False) == [
+        (partner, PUSH, f"{dossier_id}-1-consent_given:{partner}")
+        for dossier_id in ("dos-1", "dos-2", "dos-3") for partner in (KIND_EN_GEZIN, LOP)]
+    queue.deliver_all(KIND_EN_GEZIN)  # LOP's pushes wait, never attempted
+    world.erase({"dos-3": "req-3"}, batched=True)
+
+    assert world.apply(batch, batched=batched) == [
+        (KIND_EN_GEZIN, UPDATE, "dos-1-2-dossier_updated:kind_en_gezin"),
+        (LOP, UPDATE, "dos-1-2-dossier_updated:lop"),
+        (KIND_EN_GEZIN, DELETE, "dos-2-2-consent_withdrawn:kind_en_gezin"),
+        (KIND_EN_GEZIN, DELETE, "dos-1-3-consent_withdrawn:kind_en_gezin"),
+        (KIND_EN_GEZIN, PUSH, "dos-1-4-consent_given:kind_en_gezin"),
+    ]
+    tables = world.tables()
+    assert [(row["idempotency_key"], row["status"], row["payload"] is None) for row in tables["transfers"]] == [
+        ("dos-1-1-consent_given:kind_en_gezin", DELIVERED, True),
+        ("dos-1-1-consent_given:lop", SUPERSEDED, True),
+        ("dos-2-1-consent_given:kind_en_gezin", DELIVERED, True),
+        ("dos-2-1-consent_given:lop", SUPERSEDED, True),
+        ("req-3:kind_en_gezin", QUEUED, False),
+        ("dos-1-2-dossier_updated:kind_en_gezin", SUPERSEDED, True),
+        ("dos-1-2-dossier_updated:lop", SUPERSEDED, True),
+        ("dos-2-2-consent_withdrawn:kind_en_gezin", QUEUED, False),
+        ("dos-1-3-consent_withdrawn:kind_en_gezin", QUEUED, False),
+        ("dos-1-4-consent_given:kind_en_gezin", SUPERSEDED, True),
+    ]
+    assert {row["idempotency_key"]: row["status"] for row in tables["transfer_log"]} == {
+        row["idempotency_key"]: row["status"] for row in tables["transfers"]} | {
+        "dos-3-1-consent_given:kind_en_gezin": DELIVERED, "dos-3-1-consent_given:lop": SUPERSEDED}
+    assert tables["exported"] == []
+    assert [(row["dossier_id"], row["last_sequence"], row["restricted"]) for row in tables["dossier_states"]] == [
+        ("dos-1", 6, True), ("dos-2", 3, False)]
+    assert [(transfer.dossier_id, transfer.kind) for _, transfer in queue.claim(KIND_EN_GEZIN)] == [
+        ("dos-3", DELETE), ("dos-2", DELETE), ("dos-1", DELETE)]
+    assert queue.claim(LOP) == []
