@@ -2,12 +2,13 @@
 parent's data export.
 """
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from loket.inbox import claim
+from loket.inbox import claim_all
 from retention import runs
 from retention.clocks import (
     DOSSIER_ERASED, REQUEST_CLOSING_EVENT_TYPES, RETENTION_YEARS, RetentionClock, apply_event, moves_clock,
@@ -27,38 +28,86 @@ def _clock(row) -> RetentionClock | None:
 
 
 _CLOCK = select(retention_clocks).where(retention_clocks.c.dossier_id == bindparam("dossier_id"))
-_LOCK_CLOCK = _CLOCK.with_for_update()
+# Built once (a batch of activity events runs each of them once; building one costs more than
+# running it). Clocks are locked in id order, so two batches never deadlock.
+_LOCK_CLOCKS = select(retention_clocks).where(
+    retention_clocks.c.dossier_id.in_(bindparam("dossier_ids", expanding=True))
+).order_by(retention_clocks.c.dossier_id).with_for_update()
+_INSERT_CLOCK = insert(retention_clocks)
+# executemany: the SET clause is every other key of the rows (see _changed_columns)
+_UPDATE_CLOCK = update(retention_clocks).where(retention_clocks.c.dossier_id == bindparam("clock_id"))
 
 
 def apply_activity(session: Session, now: datetime, event: dict, consumer: str, events) -> runs.StoredRun | None:
-    """Apply one event that moves a clock (clocks.moves_clock: registration's, a departure) once.
+    """Apply one event that moves a clock (clocks.moves_clock: registration's, a departure) once:
+    `apply_activities` of that event alone. Returns the erasure run it started, if any."""
+    started = apply_activities(session, now, [event], consumer, events)
+    return started[0] if started else None
 
-    The clock moves as `clocks.apply_event` says; a request that closes is counted in the
-    statistics (once: the inbox claim and the count commit together). Returns the erasure run this
-    event started: when registration erased the dossier on its own, every other holder must too.
+
+def apply_activities(session: Session, now: datetime, events, consumer: str, recorder) -> list[runs.StoredRun]:
+    """Apply a batch of activity events in the caller's transaction, exactly as applying them one
+    after the other would; returns the erasure runs they started, in order.
+
+    Per event, in order: one that moves no clock (a departure of an erased dossier's child: its
+    aggregate is the enrollment) is ignored, and so is one of a dossier that has no clock and is
+    tombstoned (checked after the lock: a run completing concurrently has then committed its
+    tombstone); the others are claimed once (loket.inbox), and each one claimed moves its clock as
+    `clocks.apply_event` says, counts a request that closes in the statistics (the claim and the
+    count commit together), and, when it is registration's erasure of a dossier that has no run
+    yet, starts one and stops the clock: when registration erased the dossier on its own, every
+    other holder must too.
+
+    In a handful of statements whatever the batch holds: the clocks locked and read at once,
+    tombstones and runs read at once, the clocks moved in memory and written by one INSERT and one
+    UPDATE (executemany), the runs started together; only closing requests count one by one.
     """
-    if not moves_clock(event):
-        return None  # a departure of an erased dossier's child: its aggregate is the enrollment
-    dossier_id = event["aggregate_id"]
-    row = session.execute(_LOCK_CLOCK, {"dossier_id": dossier_id}).first()
-    # Checked after the lock: a run completing concurrently has then committed its tombstone.
-    if row is None and runs.is_tombstoned(session, dossier_id):
-        return None
-    if not claim(session, consumer, event):
-        return None
-    current = _clock(row)
-    clock = apply_event(current, event)
-    if current is None:
-        session.execute(insert(retention_clocks).values(**_columns(clock)))
-    elif clock != current:
-        session.execute(update(retention_clocks).where(retention_clocks.c.dossier_id == dossier_id)
-                        .values(**_columns(clock)))
-    if event["type"] in REQUEST_CLOSING_EVENT_TYPES:
-        _count_closed_request(session, event)
-    if event["type"] == DOSSIER_ERASED and runs.run_of(session, dossier_id) is None:
-        [started] = runs.start_runs(session, now, [dossier_id], runs.PARENT_REQUEST, events)
-        return started
-    return None
+    moving = [event for event in events if moves_clock(event)]
+    if not moving:
+        return []
+    dossier_ids = sorted({event["aggregate_id"] for event in moving})
+    stored = {row.dossier_id: _clock(row) for row in session.execute(_LOCK_CLOCKS, {"dossier_ids": dossier_ids})}
+    # No event gives a tombstoned dossier without a clock one (all of its events are ignored), so
+    # what the lock found decides for the whole batch.
+    unseen = [dossier_id for dossier_id in dossier_ids if dossier_id not in stored]
+    gone = runs.tombstoned_among(session, unseen) if unseen else set()
+    claimed = claim_all(session, consumer, [event for event in moving if event["aggregate_id"] not in gone])
+    erased = {event["aggregate_id"] for event in claimed if event["type"] == DOSSIER_ERASED}
+    with_run = runs.with_runs(session, sorted(erased)) if erased else set()
+    clocks, starting = dict(stored), []
+    for event in claimed:
+        dossier_id = event["aggregate_id"]
+        clocks[dossier_id] = apply_event(clocks.get(dossier_id), event)
+        if event["type"] in REQUEST_CLOSING_EVENT_TYPES:
+            _count_closed_request(session, event)
+        if event["type"] == DOSSIER_ERASED and dossier_id not in with_run:
+            with_run.add(dossier_id)
+            starting.append(dossier_id)
+            # what runs.start_runs does to the stored clock (stop_clocks), for the events after it
+            clocks[dossier_id] = replace(clocks[dossier_id], erased=True)
+    _write_clocks(session, stored, clocks)
+    return runs.start_runs(session, now, starting, runs.PARENT_REQUEST, recorder)
+
+
+def _write_clocks(session, stored: dict, clocks: dict):
+    """New clocks by one INSERT, changed ones by one UPDATE (executemany each), in id order."""
+    added, changed = [], []
+    for dossier_id in sorted(clocks):
+        clock = clocks[dossier_id]
+        before = stored.get(dossier_id)
+        if before is None:
+            added.append(_columns(clock))
+        elif clock != before:
+            changed.append(_changed_columns(clock))
+    if added:
+        session.execute(_INSERT_CLOCK, added)
+    if changed:
+        session.execute(_UPDATE_CLOCK, changed)
+
+
+def _changed_columns(clock: RetentionClock) -> dict:
+    columns = _columns(clock)
+    return {"clock_id": columns.pop("dossier_id"), **columns}
 
 
 def _columns(clock: RetentionClock) -> dict:

@@ -74,6 +74,10 @@ _DELETE_CLOCKS = delete(retention_clocks).where(
 _FORGET_INBOX = delete(inbox).where(inbox.c.aggregate_id.in_(bindparam("dossier_ids", expanding=True)))
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 _TOMBSTONE = select(tombstones.c.dossier_id).where(tombstones.c.dossier_id == bindparam("dossier_id"))
+_TOMBSTONES_AMONG = select(tombstones.c.dossier_id).where(
+    tombstones.c.dossier_id.in_(bindparam("dossier_ids", expanding=True)))
+_WITH_RUNS = select(erasure_runs.c.dossier_id).where(
+    erasure_runs.c.dossier_id.in_(bindparam("dossier_ids", expanding=True)))
 
 
 def _load(session: Session, rows) -> list[StoredRun]:
@@ -158,6 +162,12 @@ def request_erasure(session: Session, now: datetime, dossier_id: str, reason: st
 def run_of(session: Session, dossier_id: str) -> StoredRun | None:
     rows = session.execute(select(erasure_runs).where(erasure_runs.c.dossier_id == dossier_id)).all()
     return next(iter(_load(session, rows)), None)
+
+
+def with_runs(session: Session, dossier_ids) -> set[str]:
+    """Those of the dossiers that have a run (under way or completed): `run_of` for many, in one
+    statement, when only whether there is one matters."""
+    return set(session.execute(_WITH_RUNS, {"dossier_ids": list(dossier_ids)}).scalars())
 
 
 def request_missing_again(session: Session, now: datetime, retry_after: timedelta, limit: int,
@@ -251,6 +261,11 @@ def _complete(session, completed: list[StoredRun], events):
 
 def is_tombstoned(session: Session, dossier_id: str) -> bool:
     return session.execute(_TOMBSTONE, {"dossier_id": dossier_id}).first() is not None
+
+
+def tombstoned_among(session: Session, dossier_ids) -> set[str]:
+    """`is_tombstoned` for many dossiers in one statement: those erased everywhere."""
+    return set(session.execute(_TOMBSTONES_AMONG, {"dossier_ids": list(dossier_ids)}).scalars())
 
 
 def incomplete_erasures(session: Session, now: datetime, give_up_after: timedelta, limit: int) -> list[StoredRun]:

@@ -55,9 +55,9 @@ class RetentionService(observability.Observable):
         # Matching's places and offers: no activity on a dossier (a departure is).
         moving = [event for event in events if event["type"] in CLOCK_EVENT_TYPES]
         now = self.clock.now()
-        started, failed = apply_batch(self.db, moving, lambda session, batch: [
-            dossiers.apply_activity(session, now, event, ACTIVITY, self.events) for event in batch])
-        for run in filter(None, started):
+        started, failed = apply_batch(self.db, moving, lambda session, batch: dossiers.apply_activities(
+            session, now, batch, ACTIVITY, self.events))
+        for run in started:
             log.info("erasure run %s started for dossier %s: registration erased it", run.run_id, run.dossier_id)
         if failed:
             raise EventsFailed(failed)
