@@ -247,8 +247,10 @@ class RegistrationService(observability.Observable):
     def on_erasure_requested(self, events):
         """Retention's erasure requests, a batch per transaction: the dossiers erased with bulk
         statements, one receipt per request (also for a dossier erased before), then their parked
-        messages dropped over one broker connection."""
+        messages dropped over one broker connection. No dossier_erased: every other holder got the
+        same request (dossier_erased tells them of an erasure retention did not start)."""
         now = self.clock.now()
         handle_erasure_requests(
             self.db, self.events, self.name, self.config["AMQP_URI"], events,
-            lambda session, dossier_ids: dossiers.erase_dossiers(session, now, dossier_ids, SYSTEM, self.events))
+            lambda session, dossier_ids: dossiers.erase_dossiers(session, now, dossier_ids, SYSTEM, self.events,
+                                                                 announce=False))
