@@ -106,6 +106,18 @@ def process_cpu(pid) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu() -> dict:
+    """{pid: CPU seconds} of every PostgreSQL server process (backends come and go)."""
+    pids = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split()
+    found = {}
+    for pid in pids:
+        try:
+            found[int(pid)] = process_cpu(int(pid))
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return found
+
+
 def rabbitmq_pid():
     out = subprocess.run(["pgrep", "-f", "beam.smp"], capture_output=True, text=True).stdout.split()
     return int(out[0]) if out else None
@@ -282,6 +294,7 @@ def main():
         amqp_uri = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
         rabbit = rabbitmq_pid()
         rabbit_cpu = process_cpu(rabbit) if rabbit else 0.0
+        postgres_before = postgres_cpu()
         started_at = time.perf_counter()
         processes = start_services(urls, amqp_uri, clock_file, folder, keys)
         retention_engine = create_db_engine(urls["retention"])
@@ -304,6 +317,7 @@ def main():
         finished = time.perf_counter()
         cpu = {name: process_cpu(process.pid) for name, process in processes.items()}
         cpu["rabbitmq"] = (process_cpu(rabbit) - rabbit_cpu) if rabbit else float("nan")
+        cpu["postgresql"] = sum(seconds - postgres_before.get(pid, 0.0) for pid, seconds in postgres_cpu().items())
         retention_engine.dispose()
         for process in processes.values():
             process.terminate()
