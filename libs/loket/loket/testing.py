@@ -234,7 +234,7 @@ class TcpProxy:
                 if not data:
                     break
                 dst.sendall(data)
-        except OSError:
+        except (OSError, EOFError):  # eventlet raises EOFError for a socket cut() closed under it
             pass
         finally:
             for sock in (src, dst):
