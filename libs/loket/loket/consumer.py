@@ -181,6 +181,7 @@ class BatchEventHandler(Entrypoint):
         self.heartbeat = config.get(HEARTBEAT_CONFIG_KEY, DEFAULT_HEARTBEAT)
         self.transport_options = config.get(TRANSPORT_OPTIONS_CONFIG_KEY, DEFAULT_TRANSPORT_OPTIONS)
         self._stopping = False
+        self._consuming = False
         self._thread = None
 
     def start(self):
@@ -201,6 +202,7 @@ class BatchEventHandler(Entrypoint):
     def _consume(self):
         delay = 1
         while not self._stopping:
+            self._consuming = False
             try:
                 self._consume_connected()
                 return
@@ -209,6 +211,8 @@ class BatchEventHandler(Entrypoint):
             except Exception as problem:  # noqa: BLE001 - broker gone, channel closed, ...: reconnect
                 if self._stopping:
                     return
+                if self._consuming:
+                    delay = 1  # it had reconnected: a new outage starts from a short wait again
                 log.warning("consumer of %s lost its broker connection (%s: %s); reconnecting in %d s",
                             self.subscription, type(problem).__name__, problem, delay)
                 eventlet.sleep(delay)
@@ -238,6 +242,7 @@ class BatchEventHandler(Entrypoint):
             consumer = kombu.Consumer(channel, queues=[self.queue], callbacks=[on_message],
                                       accept=self.container.accept)
             consumer.consume()
+            self._consuming = True
             while not self._stopping:
                 if received and deadline is None:
                     deadline = time.monotonic() + self.max_wait
