@@ -31,17 +31,15 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
-import requests
 from sqlalchemy import create_engine, delete, func, insert, select, text, update
 from sqlalchemy.orm import sessionmaker
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-API = "http://guest:guest@127.0.0.1:15672/api"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 SERVICES = ("registration", "matching", "notification", "consent_export", "retention")
 NOW = datetime(2032, 6, 1, 9, 0, tzinfo=UTC)  # the bench clock: the dossiers were registered in 2026
@@ -52,6 +50,7 @@ from loket.db import DatabaseAccess, create_db_engine, normalise_url  # noqa: E4
 from loket.migrations import upgrade  # noqa: E402
 from loket.outbox import EventRecorder  # noqa: E402
 from loket.tables import outbox  # noqa: E402
+from loket.testing import free_port, fresh_vhost  # noqa: E402
 
 
 # -- infrastructure -----------------------------------------------------------------------------------
@@ -80,25 +79,6 @@ class Databases:
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         self.admin.dispose()
         self.directory.cleanup()
-
-
-def fresh_vhost() -> str:
-    vhost = f"loket-erase-{uuid.uuid4().hex[:8]}"
-    requests.put(f"{API}/vhosts/{vhost}", timeout=10).raise_for_status()
-    requests.put(f"{API}/permissions/{vhost}/guest", timeout=10,
-                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
-    return vhost
-
-
-def drop_vhost(vhost):
-    requests.delete(f"{API}/vhosts/{quote(vhost, safe='')}", timeout=60)
-
-
-def free_port():
-    import socket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def process_cpu(pid) -> float:
@@ -272,7 +252,8 @@ def main():
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
     databases = Databases(args.database)
-    vhost = fresh_vhost()
+    cleanup = ExitStack()
+    amqp_uri = cleanup.enter_context(fresh_vhost(prefix="loket-erase"))
     folder = tempfile.mkdtemp(prefix="loket-erase-")
     processes = {}
     try:
@@ -291,7 +272,6 @@ def main():
         before = left_over(urls)
         clock_file = Path(folder) / "clock"
         clock_file.write_text(NOW.isoformat())
-        amqp_uri = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
         rabbit = rabbitmq_pid()
         rabbit_cpu = process_cpu(rabbit) if rabbit else 0.0
         postgres_before = postgres_cpu()
@@ -335,7 +315,7 @@ def main():
     finally:
         for process in processes.values():
             process.kill()
-        drop_vhost(vhost)
+        cleanup.close()
         databases.close()
 
 
