@@ -29,6 +29,7 @@ from consent_export.outbound import (
     erased_among, exported_among, forget_dossier_states, lock_dossiers, queue_deletes,
 )
 from consent_export.transfers import DELETE, transfers_for_erasure
+from loket.contracts.retention import requested_erasures
 
 _transfers = QueuedTransfer.__table__
 _log = TransferLogEntry.__table__
@@ -49,10 +50,13 @@ def pseudonym(key: str, dossier_id: str) -> str:
 
 
 def request_ids(events) -> dict[str, str]:
-    """{dossier id: id of the first of the erasure requests naming it}: the request that erases it."""
+    """{dossier id: id of the erasure run that erases it} for retention's requests (either
+    version): a partner's delete is keyed by it, unique per dossier and the same when retention asks
+    again."""
     requests: dict[str, str] = {}
     for event in events:
-        requests.setdefault(event["data"]["dossier_id"], event["id"])
+        for request in requested_erasures(event):
+            requests.setdefault(request["dossier_id"], request["run_id"])
     return requests
 
 
@@ -69,8 +73,8 @@ def erase_dossiers(session: Session, requests: Mapping[str, str], now: datetime,
                    pseudonym: Callable[[str], str]) -> dict[str, int]:
     """`erase_dossier` for many dossiers, with a few bulk statements (IN (...)) for all of them.
 
-    `requests`: {dossier id: id of the erasure request}; a partner's delete is keyed by that id
-    (its Idempotency-Key). `pseudonym(dossier id)` gives the dossier's keyed hash. Returns
+    `requests`: {dossier id: id of its erasure run (`request_ids`)}; a partner's delete is keyed by
+    that id (its Idempotency-Key). `pseudonym(dossier id)` gives the dossier's keyed hash. Returns
     {dossier id: rows erased}, each dossier ending as if erased on its own.
 
     On PostgreSQL, the batch can wait crosswise with a sender's turn that records outcomes of two

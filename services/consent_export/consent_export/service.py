@@ -21,7 +21,7 @@ from loket.clock import Clock
 from loket.consumer import batch_event_handler
 from loket.db import Database
 from loket.errors import InvalidInput
-from loket.erasure import handle_erasure_requests
+from loket.erasure import ERASURE_BATCH, handle_erasure_requests
 from loket.inbox import claim_all
 from loket.logs import LogContext
 from loket.outbox import Outbox
@@ -32,7 +32,6 @@ ERASURE_REQUESTS = "consent_export.erasure_requests"
 # per event.
 REGISTRATION_BATCH = 100
 # Erasure requests per transaction: retention starts thousands at once.
-ERASURE_BATCH = 200
 DEFAULT_LOG_KEEP_DAYS = 1826  # five years
 
 
@@ -65,7 +64,7 @@ class ConsentExportService(observability.Observable):
         """Up to ERASURE_BATCH erasure requests in one transaction (loket.erasure): inbox and outbox
         traces, then `erasure.erase_dossiers` with bulk statements, one receipt per request; then
         their parked messages dropped, and the senders woken for the partners' deletes."""
-        # A partner's delete is keyed by the request that erases the dossier.
+        # A partner's delete is keyed by the erasure run of the dossier.
         request_of = erasure.request_ids(events)
         now = self.clock.now()
 

@@ -15,7 +15,7 @@ from loket import observability  # not `import Observable`: `nameko run` would t
 from loket.clock import Clock
 from loket.consumer import EventsFailed, PermanentError, batch_event_handler
 from loket.db import Database
-from loket.erasure import handle_erasure_requests
+from loket.erasure import ERASURE_BATCH, handle_erasure_requests
 from loket.errors import Conflict, InvalidInput
 from loket.logs import LogContext
 from loket.outbox import Outbox
@@ -30,7 +30,6 @@ from matching.projection import SUBSCRIPTION as REGISTRATION_EVENTS
 from matching.ranking import offer_respects_dutch_share, rank
 
 ERASURE_REQUESTS = "matching.erasure_requests"
-ERASURE_BATCH = 200
 LAPSE_BATCH = 200
 NOT_A_CANDIDATE = ("Not a candidate: the request is unknown to matching, no longer active, "
                    "or its processing is restricted.")

@@ -12,7 +12,7 @@ from loket import observability  # not `import Observable`: `nameko run` would t
 from loket.clock import Clock, utcnow
 from loket.consumer import EventsFailed, PermanentError, batch_event_handler, event_handler
 from loket.db import Database
-from loket.erasure import handle_erasure_requests
+from loket.erasure import ERASURE_BATCH, handle_erasure_requests
 from loket.errors import InvalidInput
 from loket.inbox import claim, claim_all
 from loket.logs import LogContext
@@ -35,7 +35,6 @@ REMINDER_BATCH = 500
 REGISTRATION_BATCH = 100
 # Erasure requests per transaction: retention starts thousands at once, and a transaction, an ack
 # and a broker connection per dossier cost far more than its deletes.
-ERASURE_BATCH = 200
 
 
 class NotificationService(observability.Observable):

@@ -13,7 +13,7 @@ from nameko.timer import timer
 from loket.clock import Clock
 from loket.consumer import PermanentError, batch_event_handler, event_handler
 from loket.db import Database
-from loket.erasure import handle_erasure_requests
+from loket.erasure import ERASURE_BATCH, handle_erasure_requests
 from loket.inbox import claim
 from loket.logs import LogContext
 from loket import observability  # not `import Observable`: `nameko run` would take it for a service
@@ -26,7 +26,6 @@ from .errors import Conflict, Forbidden, NotFound
 
 SYSTEM = {"role": "system", "actor_id": "registration"}
 ERASURE_REQUESTS = "registration.erasure_requests"
-ERASURE_BATCH = 200  # erasure requests per worker and transaction (retention starts thousands at once)
 MATCHING_EVENTS = "registration.matching_events"
 
 

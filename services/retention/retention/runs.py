@@ -1,8 +1,9 @@
 """Erasure runs in the database: start them, record receipts, ask again, report.
 
 The saga's rules are in `retention.erasure`; this module loads and stores runs and records the
-saga's events in the outbox, in the caller's transaction. A run's events carry its attempt number
-as their sequence (1 for the first request, n for the n-th), and the completion attempts + 1.
+saga's events in the outbox, in the caller's transaction. Runs started or asked again together go
+out together: one `erasure_requested` per ERASURES_PER_EVENT runs, each event a batch of its own
+(loket.contracts.retention, version 2); completions likewise.
 
 Selections that may lock rows skip those another instance holds (PostgreSQL `SKIP LOCKED`), so
 two instances never start or retry the same run; SQLite runs one writer at a time anyway.
@@ -18,7 +19,9 @@ from sqlalchemy import bindparam, delete, false, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from loket.consumer import PermanentError
-from loket.contracts.retention import ERASURE_COMPLETED, ERASURE_REQUESTED, receipt_type
+from loket.contracts.retention import (
+    ERASURE_COMPLETED, ERASURE_REQUESTED, ERASURES_PER_EVENT, batch_aggregate, receipt_type, receipted_erasures,
+)
 from loket.tables import inbox
 from retention import erasure
 from retention.clocks import RETENTION_YEARS, erasure_cutoff
@@ -94,10 +97,19 @@ def _load(session: Session, rows) -> list[StoredRun]:
     ]
 
 
+BATCH_VERSION = 2
+
+
 def _request(session, events, runs: list[StoredRun]):
-    """Record erasure_requested for each run, in one statement (the scan starts 1000 at a time)."""
-    events.record_many(session, [(ERASURE_REQUESTED, run.dossier_id, run.state.attempts, _ids(run))
-                                 for run in runs])
+    """Ask every data holder to erase the runs' dossiers: one erasure_requested per
+    ERASURES_PER_EVENT runs, all in one statement (the scan starts 1000 at a time)."""
+    _record_batches(session, events, ERASURE_REQUESTED, "requests", [_ids(run) for run in runs])
+
+
+def _record_batches(session, events, event_type, key, items):
+    events.record_many(session, [
+        (event_type, batch_aggregate(str(uuid.uuid4())), 1, {key: items[start:start + ERASURES_PER_EVENT]})
+        for start in range(0, len(items), ERASURES_PER_EVENT)], version=BATCH_VERSION)
 
 
 def _ids(run: StoredRun) -> dict:
@@ -191,9 +203,9 @@ def request_missing_again(session: Session, now: datetime, retry_after: timedelt
 
 
 def record_receipts(session: Session, now: datetime, receipts: Sequence[dict], events) -> list:
-    """Record data holders' receipts (a batch of them, one transaction). Returns per
-    receipt: the run it completed, None (recorded, repeated or late), or a PermanentError for a
-    receipt that fits no run, which is not recorded.
+    """Record data holders' receipts (a batch of receipt events, one transaction; each confirms one
+    dossier or, version 2, many). Returns per receipt event the runs it completed, or a
+    PermanentError if part of it fits no run: that part is not recorded, the rest is.
 
     Completing a run erases retention's own copy in the same transaction: the clock row and what
     the inbox knows of the dossier go, the tombstone is written and erasure_completed recorded.
@@ -206,28 +218,31 @@ def record_receipts(session: Session, now: datetime, receipts: Sequence[dict], e
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_ASYNC_COMMIT)
+    confirmed = [(receipt, receipted_erasures(receipt)) for receipt in receipts]
     # Runs are locked in run_id order (two batches never deadlock), then their receipts read by a
     # second statement: under READ COMMITTED that one sees receipts another batch committed while
     # this one waited for the locks.
-    rows = session.execute(_LOCK_RUNS, {"run_ids": sorted({receipt["data"]["run_id"] for receipt in receipts})})
+    rows = session.execute(_LOCK_RUNS, {"run_ids": sorted({item["run_id"] for _, items in confirmed
+                                                           for item in items})})
     open_runs = {run.run_id: run for run in _load(session, rows.all())}
     outcomes, added, completed = [], [], []
-    for receipt in receipts:
-        data = receipt["data"]
-        run = open_runs.get(data["run_id"])
-        problem = _misfit(receipt, run)
-        if problem:
-            outcomes.append(PermanentError(problem))
-            continue
-        if run.completed_at is not None or data["service"] in run.state.receipts:
-            outcomes.append(None)  # late or repeated
-            continue
-        state = erasure.record_receipt(run.state, data["service"], now)
-        added.append({"run_id": run.run_id, "service": data["service"], "received_at": now})
-        run = open_runs[run.run_id] = replace(run, state=state, completed_at=erasure.completed_at(state))
-        if run.completed_at:
-            completed.append(run)
-        outcomes.append(run if run.completed_at else None)
+    for receipt, items in confirmed:
+        problems, completed_here = [], []
+        for item in items:
+            run = open_runs.get(item["run_id"])
+            problem = _misfit(receipt, item, run)
+            if problem:
+                problems.append(problem)
+                continue
+            if run.completed_at is not None or item["service"] in run.state.receipts:
+                continue  # late or repeated
+            state = erasure.record_receipt(run.state, item["service"], now)
+            added.append({"run_id": run.run_id, "service": item["service"], "received_at": now})
+            run = open_runs[run.run_id] = replace(run, state=state, completed_at=erasure.completed_at(state))
+            if run.completed_at:
+                completed_here.append(run)
+        completed.extend(completed_here)
+        outcomes.append(PermanentError("; ".join(problems)) if problems else completed_here)
     if added:
         session.execute(_INSERT_RECEIPT, added)
     if completed:
@@ -235,13 +250,12 @@ def record_receipts(session: Session, now: datetime, receipts: Sequence[dict], e
     return outcomes
 
 
-def _misfit(receipt, run) -> str | None:
-    data = receipt["data"]
-    if receipt["type"] != receipt_type(data["service"]):
-        return f"{receipt['type']} carries a receipt of {data['service']}"
+def _misfit(receipt, item, run) -> str | None:
+    if receipt["type"] != receipt_type(item["service"]):
+        return f"{receipt['type']} carries a receipt of {item['service']}"
     if run is None:
-        return f"receipt for unknown erasure run {data['run_id']}"
-    if run.dossier_id != data["dossier_id"]:
+        return f"receipt for unknown erasure run {item['run_id']}"
+    if run.dossier_id != item["dossier_id"]:
         return f"receipt of run {run.run_id} names another dossier"
     return None
 
@@ -255,8 +269,7 @@ def _complete(session, completed: list[StoredRun], events):
     by_completion = attrgetter("completed_at")
     for completed_at, group in groupby(sorted(completed, key=by_completion), key=by_completion):
         session.execute(_COMPLETE_RUNS, {"run_ids": [run.run_id for run in group], "completed_at": completed_at})
-    events.record_many(session, [(ERASURE_COMPLETED, run.dossier_id, run.state.attempts + 1, _ids(run))
-                                 for run in completed])
+    _record_batches(session, events, ERASURE_COMPLETED, "completed", [_ids(run) for run in completed])
 
 
 def is_tombstoned(session: Session, dossier_id: str) -> bool:

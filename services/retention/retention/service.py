@@ -33,7 +33,7 @@ RECEIPTS = "retention.erasure_receipts"
 ERASURE_ROLES = ("parent", "helpdesk")
 FORMATS = ("json", "csv")
 REPORTED_PER_SCAN = 100  # overdue runs logged one by one per scan; the rest are counted
-RECEIPTS_PER_TRANSACTION = 200  # four receipts per dossier: 400,000 for an erasure of 100,000
+RECEIPTS_PER_TRANSACTION = 8  # receipt events (four per batch of up to 200 dossiers)
 ACTIVITY_PER_TRANSACTION = 200
 
 
@@ -64,12 +64,12 @@ class RetentionService(observability.Observable):
 
     @batch_event_handler(RECEIPTS, batch_size=RECEIPTS_PER_TRANSACTION)
     def on_erasure_receipts(self, receipts):
-        """Up to RECEIPTS_PER_TRANSACTION receipts in one transaction; one that fits no run is not
-        recorded, and once the others are committed it is parked (loket.consumer.EventsFailed)."""
+        """Up to RECEIPTS_PER_TRANSACTION receipts in one transaction; what fits no run is not
+        recorded, and once the rest is committed its receipt is parked (loket.consumer.EventsFailed)."""
         with self.db.transaction() as session:
             outcomes = runs.record_receipts(session, self.clock.now(), receipts, self.events)
-        for completed in outcomes:
-            if completed and not isinstance(completed, PermanentError):
+        for outcome in outcomes:
+            for completed in [] if isinstance(outcome, PermanentError) else outcome:
                 log.info("erasure run %s of dossier %s completed", completed.run_id, completed.dossier_id)
         refused = {receipt["id"]: outcome for receipt, outcome in zip(receipts, outcomes)
                    if isinstance(outcome, PermanentError)}

@@ -5,6 +5,13 @@ the dossier deletes it and publishes `erasure_receipt.<service>` (ids only) thro
 retention records the receipts and asks again those that stay missing. Receipts are named by the
 saga, not by their producer, so that subscriptions to a producer's events (`registration.#`)
 never receive them.
+
+Version 2 of each event carries many erasures (up to ERASURES_PER_EVENT): retention starts
+thousands at once, and one message per dossier per service cost more (broker, inbox and outbox
+rows, frame handling) than erasing the dossier. A holder answers each request with one receipt
+listing every dossier of that request. Its aggregate is the batch (`erasure_batch:<uuid>`), not a
+dossier. Consumers still accept version 1 (one dossier per event): messages queued before an
+upgrade are answered after it. `requested_erasures` and `receipted_erasures` read either version.
 """
 from marshmallow import RAISE, Schema, fields, validate
 
@@ -15,6 +22,7 @@ RECEIPT_PREFIX = "erasure_receipt."
 # Services that hold personal data and must answer an erasure request.
 DATA_HOLDERS = ("registration", "matching", "notification", "consent_export")
 REASONS = ("retention_expired", "parent_request")
+ERASURES_PER_EVENT = 200  # most dossiers one version-2 event names
 
 
 def receipt_type(service: str) -> str:
@@ -45,8 +53,53 @@ class ErasureCompletedV1(_Strict):
     reason = fields.String(required=True, validate=validate.OneOf(REASONS))
 
 
+_MANY = validate.Length(min=1, max=ERASURES_PER_EVENT)
+
+
+class ErasureRequestedV2(_Strict):
+    requests = fields.List(fields.Nested(ErasureRequestedV1), required=True, validate=_MANY)
+
+
+class _Erased(_Strict):
+    dossier_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    run_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    erased_rows = fields.Integer(required=True, validate=validate.Range(min=0))
+
+
+class ErasureReceiptV2(_Strict):
+    service = fields.String(required=True, validate=validate.OneOf(DATA_HOLDERS))
+    erased = fields.List(fields.Nested(_Erased), required=True, validate=_MANY)
+
+
+class ErasureCompletedV2(_Strict):
+    completed = fields.List(fields.Nested(ErasureCompletedV1), required=True, validate=_MANY)
+
+
 SCHEMAS = {
     (ERASURE_REQUESTED, 1): ErasureRequestedV1,
+    (ERASURE_REQUESTED, 2): ErasureRequestedV2,
     (ERASURE_COMPLETED, 1): ErasureCompletedV1,
+    (ERASURE_COMPLETED, 2): ErasureCompletedV2,
     **{(receipt_type(service), 1): ErasureReceiptV1 for service in DATA_HOLDERS},
+    **{(receipt_type(service), 2): ErasureReceiptV2 for service in DATA_HOLDERS},
 }
+
+
+def batch_aggregate(batch_id: str) -> str:
+    """The aggregate of a version-2 event: the batch it starts or answers, not one dossier."""
+    return f"erasure_batch:{batch_id}"
+
+
+def requested_erasures(event) -> list[dict]:
+    """The erasures a `retention.erasure_requested` asks for, `{dossier_id, run_id, reason}` each,
+    of either version."""
+    return [event["data"]] if event.get("version", 1) == 1 else event["data"]["requests"]
+
+
+def receipted_erasures(event) -> list[dict]:
+    """What an `erasure_receipt.<service>` confirms, `{dossier_id, run_id, service, erased_rows}`
+    each, of either version."""
+    data = event["data"]
+    if event.get("version", 1) == 1:
+        return [data]
+    return [{**erased, "service": data["service"]} for erased in data["erased"]]
