@@ -12,6 +12,8 @@ from consent_export.models import (
 )
 from consent_export.transfers import DELETE, PUSH, UPDATE
 from consent_export.transport import Delivery, RejectedByPartner
+from loket.contracts import envelope
+from loket.contracts.retention import ERASURE_REQUESTED, batch_aggregate
 
 KEY = "test-key"  # conftest.QueueDriver.pseudonym_key
 REF = erasure.pseudonym(KEY, "dos-1")
@@ -109,8 +111,18 @@ def test_the_pseudonymised_log_is_purged_after_the_keeping_period(dossier, dossi
     assert queue.rows(ErasedDossier) == []
 
 
-def request(request_id, dossier_id):
-    return {"id": request_id, "type": "retention.erasure_requested", "data": {"dossier_id": dossier_id}}
+def request(request_id, dossier_id, run_id):
+    """A version-1 erasure request (one dossier, the shape queued before the batches)."""
+    return envelope(ERASURE_REQUESTED, {"dossier_id": dossier_id, "run_id": run_id, "reason": "retention_expired"},
+                    aggregate_id=dossier_id, sequence=0, producer="retention", event_id=request_id)
+
+
+def batch_request(request_id, runs):
+    """A version-2 erasure request naming every dossier of `runs` ({dossier id: run id})."""
+    return envelope(ERASURE_REQUESTED, {"requests": [
+        {"dossier_id": dossier_id, "run_id": run_id, "reason": "retention_expired"}
+        for dossier_id, run_id in runs.items()]},
+        aggregate_id=batch_aggregate(request_id), sequence=1, producer="retention", version=2, event_id=request_id)
 
 
 def rows_of(queue, dossier_ref):
@@ -135,9 +147,9 @@ def test_a_batch_erases_each_dossier_as_alone_and_leaves_the_others_untouched(do
     second.change_phone("+32 2 000 00 09")  # an update for Kind en Gezin only, still waiting
     other.change_phone("+32 2 000 00 10")
     before = rows_of(queue, "dos-3")
-    # dos-1 twice (the first request erases it), a dossier never seen here
-    requests = [request("req-a", "dos-1"), request("req-b", "dos-2"), request("req-c", "dos-unknown"),
-                request("req-d", "dos-1")]
+    # dos-1 twice (the first request's run erases it), a dossier never seen here
+    requests = [request("req-a", "dos-1", "run-a"), request("req-b", "dos-2", "run-b"),
+                request("req-c", "dos-unknown", "run-c"), request("req-d", "dos-1", "run-d")]
 
     with queue.transaction() as session:
         erased = erasure.erase_dossiers(session, erasure.request_ids(requests), queue.now, queue.pseudonym)
@@ -147,9 +159,9 @@ def test_a_batch_erases_each_dossier_as_alone_and_leaves_the_others_untouched(do
     assert rows_of(queue, "dos-3") == before
     assert [(row.dossier_id, row.partner, row.kind, row.status, row.idempotency_key)
             for row in queue.rows() if row.dossier_id != "dos-3"] == [
-        ("dos-1", KIND_EN_GEZIN, DELETE, QUEUED, f"req-a:{KIND_EN_GEZIN}"),
-        ("dos-2", KIND_EN_GEZIN, DELETE, QUEUED, f"req-b:{KIND_EN_GEZIN}"),
-        ("dos-2", LOP, DELETE, QUEUED, f"req-b:{LOP}")]
+        ("dos-1", KIND_EN_GEZIN, DELETE, QUEUED, f"run-a:{KIND_EN_GEZIN}"),
+        ("dos-2", KIND_EN_GEZIN, DELETE, QUEUED, f"run-b:{KIND_EN_GEZIN}"),
+        ("dos-2", LOP, DELETE, QUEUED, f"run-b:{LOP}")]
     assert {row.dossier_id for row in queue.rows(ExportedData)} == {"dos-3"}
     assert [row.dossier_id for row in queue.rows(DossierState)] == ["dos-3"]
     assert {row.dossier_ref for row in queue.rows(ErasedDossier)} == {
@@ -162,6 +174,6 @@ def test_a_batch_erases_each_dossier_as_alone_and_leaves_the_others_untouched(do
         (LOP, DELETE, QUEUED, True)]
 
     with queue.transaction() as session:
-        again = erasure.erase_dossiers(session, {"dos-1": "req-e", "dos-2": "req-f"}, queue.now, queue.pseudonym)
+        again = erasure.erase_dossiers(session, {"dos-1": "run-e", "dos-2": "run-f"}, queue.now, queue.pseudonym)
     assert again == {"dos-1": 0, "dos-2": 0}
     assert len(queue.rows()) == 3 + len(before["transfers"])
