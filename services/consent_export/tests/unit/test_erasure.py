@@ -177,3 +177,39 @@ def test_a_batch_erases_each_dossier_as_alone_and_leaves_the_others_untouched(do
         again = erasure.erase_dossiers(session, {"dos-1": "run-e", "dos-2": "run-f"}, queue.now, queue.pseudonym)
     assert again == {"dos-1": 0, "dos-2": 0}
     assert len(queue.rows()) == 3 + len(before["transfers"])
+
+
+def test_dossiers_of_one_batch_request_get_each_their_own_delete_keyed_by_their_run(dossier_events, queue):
+    held = {dossier_id: dossier_events(dossier_id) for dossier_id in ("dos-1", "dos-2", "dos-4")}
+    for events in held.values():
+        events.give(KIND_EN_GEZIN)
+    held["dos-2"].give(LOP)
+    queue.deliver_all(KIND_EN_GEZIN)
+    queue.deliver_all(LOP)
+    runs = {"dos-1": "run-1", "dos-2": "run-2", "dos-unknown": "run-3"}
+    # one version-2 request for three dossiers, and a version-1 request queued before the upgrade
+    requests = [batch_request("req-batch", runs), request("req-old", "dos-4", "run-4")]
+
+    assert erasure.request_ids(requests) == {**runs, "dos-4": "run-4"}
+    with queue.transaction() as session:
+        erased = erasure.erase_dossiers(session, erasure.request_ids(requests), queue.now, queue.pseudonym)
+
+    # exported, state, the delivered pushes, log rows (the new deletes' own included)
+    assert erased == {"dos-1": 1 + 1 + 1 + 2, "dos-2": 2 + 1 + 2 + 4, "dos-unknown": 0, "dos-4": 1 + 1 + 1 + 2}
+    assert [(row.dossier_id, row.partner, row.kind, row.status, row.payload, row.idempotency_key)
+            for row in queue.rows()] == [
+        ("dos-1", KIND_EN_GEZIN, DELETE, QUEUED, {"dossier_id": "dos-1"}, f"run-1:{KIND_EN_GEZIN}"),
+        ("dos-2", KIND_EN_GEZIN, DELETE, QUEUED, {"dossier_id": "dos-2"}, f"run-2:{KIND_EN_GEZIN}"),
+        ("dos-2", LOP, DELETE, QUEUED, {"dossier_id": "dos-2"}, f"run-2:{LOP}"),
+        ("dos-4", KIND_EN_GEZIN, DELETE, QUEUED, {"dossier_id": "dos-4"}, f"run-4:{KIND_EN_GEZIN}")]
+    assert queue.rows(ExportedData) == [] and queue.rows(DossierState) == []
+    # Kind en Gezin gets the three deletes, each under its own Idempotency-Key
+    assert sorted((transfer.dossier_id, transfer.idempotency_key) for _, transfer in queue.claim()) == [
+        ("dos-1", f"run-1:{KIND_EN_GEZIN}"), ("dos-2", f"run-2:{KIND_EN_GEZIN}"), ("dos-4", f"run-4:{KIND_EN_GEZIN}")]
+
+    # retention asks again (a new request, the same runs): nothing more is erased or queued
+    again = [batch_request("req-again", {**runs, "dos-4": "run-4"})]
+    with queue.transaction() as session:
+        assert erasure.erase_dossiers(session, erasure.request_ids(again), queue.now, queue.pseudonym) == {
+            "dos-1": 0, "dos-2": 0, "dos-unknown": 0, "dos-4": 0}
+    assert len(queue.rows()) == 4
