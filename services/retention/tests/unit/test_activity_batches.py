@@ -93,9 +93,9 @@ class Store:
                     session, SET_UP_AT, [dossier_id], runs.RETENTION_EXPIRED, self.recorder))
             if held == "tombstoned":
                 receipts = [{"id": f"receipt-{dossier_id}-{service}", "type": f"erasure_receipt.{service}",
-                             "aggregate_id": dossier_id,
-                             "data": {"dossier_id": dossier_id, "run_id": run.run_id, "service": service,
-                                      "erased_rows": 1}}
+                             "version": 2, "aggregate_id": f"erasure_batch:{run.run_id}", "sequence": 1,
+                             "data": {"service": service, "erased": [
+                                 {"dossier_id": dossier_id, "run_id": run.run_id, "erased_rows": 1}]}}
                             for service in sorted(PERSONAL_DATA_SERVICES)]
                 self.transaction(lambda session: runs.record_receipts(session, SET_UP_AT, receipts, self.recorder))
         if claimed:
@@ -103,7 +103,8 @@ class Store:
         assert self.contents()["tombstones"] == sorted(d for d, held in before.items() if held == "tombstoned")
 
     def contents(self) -> dict:
-        """Every row, in key order; run ids (random) replaced by their dossier, times a database
+        """Every row, in key order; run ids (random) replaced by their dossier, batch aggregates
+        (random) by `erasure_batch`, the outbox's events by the erasures they name, times a database
         or the outbox sets itself left out."""
         def read(session):
             dossier_of_run = dict(session.execute(select(erasure_runs.c.run_id, erasure_runs.c.dossier_id)).all())
@@ -120,11 +121,18 @@ class Store:
                 "counts": dict(load_counts(session)),
                 "inbox": sorted(tuple(row) for row in session.execute(
                     select(inbox.c.consumer, inbox.c.event_id, inbox.c.aggregate_id))),
-                "outbox": [(body["type"], body["aggregate_id"], body["sequence"],
-                            {**body["data"], "run_id": ("run of", dossier_of_run[body["data"]["run_id"]])})
-                           for body in bodies],
+                "outbox": [(body["type"], body["version"], body["aggregate_id"].split(":")[0], body["sequence"],
+                            {**erasure, "run_id": ("run of", dossier_of_run[erasure["run_id"]])})
+                           for body in bodies for erasure in _erasures(body)],
             }
         return self.transaction(read)
+
+
+def _erasures(body) -> list[dict]:
+    """The erasures a version-2 erasure_requested or erasure_completed names: runs started together
+    share an event (a batch), those started one by one do not, so events are compared per erasure."""
+    [erasures] = body["data"].values()
+    return erasures
 
 
 @pytest.fixture
@@ -333,6 +341,9 @@ def test_a_batch_takes_a_handful_of_statements_whatever_its_size(store, envelope
     held = store.contents()
     assert len(held["clocks"]) == 400 and all(erased for _, _, _, erased, _ in held["clocks"])
     assert len(held["outbox"]) == 400 and len(held["inbox"]) == 400
+    # one erasure_requested per 200 runs started together: the set-up's and the batch's
+    assert store.transaction(lambda session: session.scalars(select(outbox.c.event_type)).all()) == [
+        "retention.erasure_requested"] * 2
 
 
 def test_events_of_one_dossier_in_a_batch_move_its_clock_in_turn(store, envelope):
