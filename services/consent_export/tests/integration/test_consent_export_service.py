@@ -9,7 +9,7 @@ from kombu import Connection
 from sqlalchemy import MetaData, select
 
 from loket.contracts import envelope
-from loket.contracts.retention import receipt_type
+from loket.contracts.retention import ERASURE_REQUESTED, receipt_type
 from loket.db import create_db_engine
 from loket.errors import InvalidInput
 from loket.migrations import upgrade
@@ -240,17 +240,20 @@ def test_an_erasure_request_deletes_at_the_partner_erases_the_rows_and_answers(
         consent_export_db):
     dossier = register(11)
     assert wait_for(lambda: len(kind_en_gezin.accepted) == 1)
-    request = envelope("retention.erasure_requested",
-                       {"dossier_id": dossier["id"], "run_id": "run-1", "reason": "parent_request"},
-                       aggregate_id=dossier["id"], sequence=0, producer="retention")
+    request = erasure_request(dossier["id"], "run-1", "parent_request")  # version 1, queued before an upgrade
 
     publish_raw(amqp_uri, request["type"], request)
 
     # registration answers too (and erases the dossier, whose dossier_erased event follows)
     receipts = {r["type"]: r for r in drain_queue(amqp_uri, "retention.erasure_receipts", 2)}
     receipt = receipts["erasure_receipt.consent_export"]
-    assert receipt["data"]["run_id"] == "run-1" and receipt["data"]["erased_rows"] > 0
+    # answered by a version-2 receipt for the request's aggregate and sequence
+    assert (receipt["version"], receipt["aggregate_id"], receipt["sequence"]) == (2, dossier["id"], 0)
+    assert receipt["data"]["service"] == "consent_export"
+    [erased] = receipt["data"]["erased"]
+    assert (erased["dossier_id"], erased["run_id"]) == (dossier["id"], "run-1") and erased["erased_rows"] > 0
     assert wait_for(lambda: [r["method"] for r in kind_en_gezin.accepted] == ["POST", "DELETE"])
+    assert kind_en_gezin.accepted[1]["headers"]["Idempotency-Key"] == "run-1:kind_en_gezin"
     assert wait_for(lambda: set(rows_mentioning(consent_export_db, dossier["id"])) == {"inbox"})
     assert consent_export.personal_data(dossier["id"])["transfers"] == []
     log = consent_export.transfer_log(dossier["id"])
@@ -293,20 +296,25 @@ def test_on_postgresql_too(start_registration, start_consent_export, register, r
     kind_en_gezin.status = 204
     assert wait_for(lambda: [r["method"] for r in kind_en_gezin.accepted] == ["POST", "DELETE"])
 
-    request = envelope("retention.erasure_requested",
-                       {"dossier_id": dossier["id"], "run_id": "run-pg", "reason": "parent_request"},
-                       aggregate_id=dossier["id"], sequence=0, producer="retention")
+    request = erasure_request(dossier["id"], "run-pg", "parent_request")
     publish_raw(amqp_uri, request["type"], request)
     receipts = {r["type"]: r for r in drain_queue(amqp_uri, "retention.erasure_receipts", 2)}
-    assert receipts["erasure_receipt.consent_export"]["data"]["erased_rows"] > 0
+    [erased] = receipts["erasure_receipt.consent_export"]["data"]["erased"]
+    assert (erased["dossier_id"], erased["run_id"]) == (dossier["id"], "run-pg") and erased["erased_rows"] > 0
     assert [(e["kind"], e["status"], e["pseudonymised"]) for e in consent_export.transfer_log(dossier["id"])] == [
         ("push", "delivered", True), ("update", "superseded", True), ("delete", "delivered", True)]
 
 
-def erasure_request(dossier_id, run_id):
-    return envelope("retention.erasure_requested",
-                    {"dossier_id": dossier_id, "run_id": run_id, "reason": "retention_expired"},
+def erasure_request(dossier_id, run_id, reason="retention_expired"):
+    """A version-1 erasure request (one dossier), the shape queued before the batches."""
+    return envelope(ERASURE_REQUESTED, {"dossier_id": dossier_id, "run_id": run_id, "reason": reason},
                     aggregate_id=dossier_id, sequence=0, producer="retention")
+
+
+def deletes(partner):
+    """(dossier id, Idempotency-Key) of each delete the partner accepted, sorted."""
+    return sorted((request["path"].rsplit("/", 1)[1], request["headers"]["Idempotency-Key"])
+                  for request in partner.accepted if request["method"] == "DELETE")
 
 
 def publish_at_once(amqp_uri, events):
@@ -336,21 +344,26 @@ def test_erasure_requests_published_at_once_are_answered_each_and_leave_nothing(
     dossiers = [register(30 + n, kind_en_gezin=True, lop=True)["id"] for n in range(5)]
     assert wait_for(lambda: len(kind_en_gezin.accepted) == 5 and len(lop.accepted) == 5)
     never_seen = [f"dossier-never-seen-{n}" for n in range(24)]
-    named = dossiers + never_seen + dossiers[:1]  # 30 requests; the first dossier twice
+    # 30 version-1 requests, one run per dossier; the first dossier twice (retention asked again)
+    named = dossiers + never_seen + dossiers[:1]
+    run_of = {dossier_id: f"run-{n}" for n, dossier_id in enumerate(dossiers + never_seen)}
 
-    publish_at_once(amqp_uri, [erasure_request(dossier_id, "run-batch") for dossier_id in named])
+    publish_at_once(amqp_uri, [erasure_request(dossier_id, run_of[dossier_id]) for dossier_id in named])
 
     receipts = receipts_of(amqp_uri, "consent_export", len(named))
-    assert sorted(receipt["data"]["dossier_id"] for receipt in receipts) == sorted(named)
-    assert {receipt["data"]["run_id"] for receipt in receipts} == {"run-batch"}
+    assert all(receipt["version"] == 2 and len(receipt["data"]["erased"]) == 1 for receipt in receipts)
+    answered = [item for receipt in receipts for item in receipt["data"]["erased"]]
+    assert sorted((item["dossier_id"], item["run_id"]) for item in answered) == sorted(
+        (dossier_id, run_of[dossier_id]) for dossier_id in named)
     erased = {}
-    for receipt in receipts:
-        erased.setdefault(receipt["data"]["dossier_id"], []).append(receipt["data"]["erased_rows"])
+    for item in answered:
+        erased.setdefault(item["dossier_id"], []).append(item["erased_rows"])
     assert all(max(erased[dossier_id]) > 0 for dossier_id in dossiers)
     assert all(erased[dossier_id] == [0] for dossier_id in never_seen)
-    for partner in (kind_en_gezin, lop):  # each told once to delete each dossier it held
-        assert wait_for(lambda: sorted(r["path"].rsplit("/", 1)[1] for r in partner.accepted
-                                       if r["method"] == "DELETE") == sorted(dossiers))
+    # each partner told once to delete each dossier it held, keyed by the dossier's run
+    for partner, name in ((kind_en_gezin, "kind_en_gezin"), (lop, "lop")):
+        assert wait_for(lambda: deletes(partner) == sorted(
+            (dossier_id, f"{run_of[dossier_id]}:{name}") for dossier_id in dossiers))
     assert wait_for(lambda: all(set(rows_mentioning(database_url, dossier_id)) == {"inbox"}
                                 for dossier_id in dossiers))
     assert all(set(rows_mentioning(database_url, dossier_id)) <= {"inbox"} for dossier_id in never_seen)
