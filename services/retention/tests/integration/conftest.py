@@ -1,4 +1,5 @@
 import copy
+import uuid
 from datetime import datetime, timezone
 
 import pytest
@@ -8,7 +9,7 @@ from sqlalchemy import create_engine
 
 from loket.clock import ManualClock
 from loket.contracts import EXCHANGE, envelope
-from loket.contracts.retention import receipt_type
+from loket.contracts.retention import batch_aggregate, receipt_type
 from loket.db import normalise_url
 from loket.testing import migrated, publish_raw
 from retention.service import RetentionService
@@ -99,12 +100,25 @@ def registration(amqp_uri):
 
 @pytest.fixture
 def publish_receipt(amqp_uri):
-    """publish_receipt(service, dossier_id, run_id): a data holder's answer, as its outbox would send it."""
-    def publish(service, dossier_id, run_id):
+    """publish_receipt(service, *(dossier_id, run_id), answering=None, version=2) -> the receipt: a
+    data holder's answer, as its outbox sends it. Version 2 confirms every pair and answers the
+    request event `answering` (its batch: aggregate and sequence), else a batch of its own;
+    version 1, the shape queued before the upgrade, confirms one pair."""
+    def publish(service, *erased, answering=None, version=2):
         event_type = receipt_type(service)
-        body = envelope(event_type, {"dossier_id": dossier_id, "run_id": run_id, "service": service,
-                                     "erased_rows": 3}, aggregate_id=dossier_id, sequence=1, producer=service)
+        if version == 1:
+            [(dossier_id, run_id)] = erased
+            data = {"dossier_id": dossier_id, "run_id": run_id, "service": service, "erased_rows": 3}
+            aggregate_id, sequence = dossier_id, 1
+        else:
+            data = {"service": service, "erased": [{"dossier_id": dossier_id, "run_id": run_id, "erased_rows": 3}
+                                                   for dossier_id, run_id in erased]}
+            aggregate_id, sequence = ((answering["aggregate_id"], answering["sequence"]) if answering
+                                      else (batch_aggregate(str(uuid.uuid4())), 1))
+        body = envelope(event_type, data, aggregate_id=aggregate_id, sequence=sequence, producer=service,
+                        version=version)
         publish_raw(amqp_uri, event_type, body)
+        return body
     return publish
 
 

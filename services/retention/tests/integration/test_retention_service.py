@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loket import topology
-from loket.contracts.retention import DATA_HOLDERS
+from loket.contracts.retention import DATA_HOLDERS, ERASURE_COMPLETED, ERASURE_REQUESTED
 from loket.errors import Forbidden, InvalidInput
 from loket.outbox import EventRecorder
 from loket.parking import list_parked
@@ -27,6 +27,12 @@ only_sqlite = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 def clock_of(rpc, dossier_id):
     return rpc.personal_data(dossier_id)["retention_clock"]
+
+
+def is_batch(event, event_type) -> bool:
+    """A version-2 event of a batch of its own (aggregate erasure_batch:<uuid>, sequence 1)."""
+    return (event["type"], event["version"], event["sequence"]) == (event_type, 2, 1) \
+        and event["aggregate_id"].startswith("erasure_batch:")
 
 
 def rows(database, statement):
@@ -52,19 +58,21 @@ def test_a_dossier_is_kept_five_years_after_its_last_activity_then_erased_everyw
     clock.set(ends + DAY)
     assert rpc.run_due_erasures()["started"] == 1
     [requested] = drain_queue(amqp_uri, "registration.erasure_requests", 1)
-    assert requested["type"] == "retention.erasure_requested" and requested["aggregate_id"] == "dos-kept"
-    assert requested["data"]["reason"] == "retention_expired"
-    run_id = requested["data"]["run_id"]
+    assert is_batch(requested, ERASURE_REQUESTED)
+    [asked] = requested["data"]["requests"]
+    assert (asked["dossier_id"], asked["reason"]) == ("dos-kept", "retention_expired")
+    run_id = asked["run_id"]
     assert clock_of(rpc, "dos-kept")["erasure_started"] is True
     assert rpc.run_due_erasures()["started"] == 0  # a started erasure is not started again
 
     completions = test_queue("test.erasure_completed", "retention.erasure_completed")
-    for service in DATA_HOLDERS:
-        publish_receipt(service, "dos-kept", run_id)
+    for service in DATA_HOLDERS:  # each holder answers the request's batch
+        publish_receipt(service, ("dos-kept", run_id), answering=requested)
     assert wait_for(lambda: rpc.erasure_status("dos-kept")["state"] == "completed")
     [completed] = drain_queue(amqp_uri, completions, 1)
-    assert completed["data"] == {"dossier_id": "dos-kept", "run_id": run_id, "reason": "retention_expired"}
-    assert completed["sequence"] > requested["sequence"]
+    assert completed["data"] == {"completed": [{"dossier_id": "dos-kept", "run_id": run_id,
+                                                "reason": "retention_expired"}]}
+    assert is_batch(completed, ERASURE_COMPLETED) and completed["aggregate_id"] != requested["aggregate_id"]
     assert clock_of(rpc, "dos-kept") is None
     assert rows(database, select(tombstones.c.dossier_id)) == [("dos-kept",)]
     assert rows(database, select(func.count()).select_from(inbox).where(inbox.c.aggregate_id == "dos-kept")) == [(0,)]
@@ -94,7 +102,7 @@ def test_missing_receipts_are_asked_for_again_and_overdue_runs_reported(
     assert rpc.request_erasure("dos-asked", PARENT)["run_id"] == started["run_id"]
     run_id = started["run_id"]
     for service in ("registration", "matching", "notification", "matching"):
-        publish_receipt(service, "dos-asked", run_id)
+        publish_receipt(service, ("dos-asked", run_id))
     updated = dossier.update(LAST_ACTIVITY + DAY, status="active")  # activity during the erasure moves no clock
     # an event that breaks its contract is parked, with what it holds, until the dossier is erased
     publish_raw(amqp_uri, updated["type"], {**updated, "id": "broken-1", "data": {"dossier": {"id": "dos-asked"}}})
@@ -109,8 +117,11 @@ def test_missing_receipts_are_asked_for_again_and_overdue_runs_reported(
     clock.advance(minutes=2)
     assert rpc.run_due_erasures()["requested_again"] == 1
     requests = drain_queue(amqp_uri, "consent_export.erasure_requests", 2)
-    assert [r["data"]["run_id"] for r in requests] == [run_id, run_id]
-    assert [r["sequence"] for r in requests] == [1, 2]
+    assert [[asked["run_id"] for asked in r["data"]["requests"]] for r in requests] == [[run_id], [run_id]]
+    # asked again in a new batch (not the first request again, which a holder's inbox would drop)
+    assert all(is_batch(r, ERASURE_REQUESTED) for r in requests)
+    assert len({r["aggregate_id"] for r in requests}) == len({r["id"] for r in requests}) == 2
+    assert rpc.erasure_status("dos-asked")["attempts"] == 2
     assert rpc.incomplete_erasures() == []
 
     clock.advance(days=1)
@@ -118,7 +129,7 @@ def test_missing_receipts_are_asked_for_again_and_overdue_runs_reported(
     [overdue] = rpc.incomplete_erasures()
     assert overdue["run_id"] == run_id and overdue["missing"] == ["consent_export"] and overdue["attempts"] == 3
 
-    publish_receipt("consent_export", "dos-asked", run_id)
+    publish_receipt("consent_export", ("dos-asked", run_id))
     assert wait_for(lambda: rpc.erasure_status("dos-asked")["state"] == "completed")
     assert rpc.incomplete_erasures() == []
     assert rpc.request_erasure("dos-asked", PARENT)["state"] == "completed"
@@ -172,19 +183,20 @@ def test_the_scan_timer_starts_due_erasures_without_being_asked(start_retention,
     assert rpc.personal_data("dos-timed")["erasure"] is None
     clock.set(retention_ends_at(LAST_ACTIVITY) + DAY)
     [requested] = drain_queue(amqp_uri, "matching.erasure_requests", 1)
-    assert requested["aggregate_id"] == "dos-timed" and requested["data"]["reason"] == "retention_expired"
+    assert [(asked["dossier_id"], asked["reason"]) for asked in requested["data"]["requests"]] == [
+        ("dos-timed", "retention_expired")]
 
 
-def test_receipts_come_in_a_batch_and_those_that_fit_no_run_are_parked_alone(
+def test_version_1_receipts_queued_before_an_upgrade_come_in_a_batch_and_those_that_fit_no_run_are_parked_alone(
         start_retention, rpc, clock, amqp_uri, database, publish_receipt):
     with Session(database) as session, session.begin():
         run = runs.request_erasure(session, clock.now(), "dos-batch", runs.PARENT_REQUEST, EventRecorder("retention"))
     topology.declare_all(amqp_uri)
     # all queued before the service starts, so they reach it as one batch
     for service in ("registration", "matching", "notification"):
-        publish_receipt(service, "dos-batch", run.run_id)
-    publish_receipt("consent_export", "dos-batch", "run-unknown")
-    publish_receipt("consent_export", "dos-other", run.run_id)
+        publish_receipt(service, ("dos-batch", run.run_id), version=1)
+    publish_receipt("consent_export", ("dos-batch", "run-unknown"), version=1)
+    publish_receipt("consent_export", ("dos-other", run.run_id), version=1)
     start_retention()
     assert wait_for(lambda: len(list_parked(amqp_uri, "retention.erasure_receipts")) == 2)
     parked = list_parked(amqp_uri, "retention.erasure_receipts")
@@ -193,5 +205,30 @@ def test_receipts_come_in_a_batch_and_those_that_fit_no_run_are_parked_alone(
     assert [item["attempts"] for item in parked] == [1, 1]
     assert all(item["error"].startswith("PermanentError: receipt") for item in parked)
     assert wait_for(lambda: rpc.erasure_status("dos-batch")["missing"] == ["consent_export"])
-    publish_receipt("consent_export", "dos-batch", run.run_id)
+    publish_receipt("consent_export", ("dos-batch", run.run_id), version=1)
     assert wait_for(lambda: rpc.erasure_status("dos-batch")["state"] == "completed")
+
+
+def test_a_receipt_partly_fitting_no_run_is_parked_once_the_rest_of_it_is_recorded(
+        start_retention, rpc, clock, amqp_uri, database, publish_receipt):
+    with Session(database) as session, session.begin():
+        started = runs.start_runs(session, clock.now(), ["dos-one", "dos-two"], runs.PARENT_REQUEST,
+                                  EventRecorder("retention"))
+    one, two = [(run.dossier_id, run.run_id) for run in started]
+    topology.declare_all(amqp_uri)
+    for service in ("registration", "matching", "notification"):
+        publish_receipt(service, one, two)
+    mixed = publish_receipt("consent_export", one, ("dos-two", "run-unknown"), ("dos-other", two[1]))
+    start_retention()
+    assert wait_for(lambda: rpc.erasure_status("dos-one")["state"] == "completed")
+    assert wait_for(lambda: len(list_parked(amqp_uri, "retention.erasure_receipts")) == 1)
+    [parked] = list_parked(amqp_uri, "retention.erasure_receipts")
+    assert (parked["event_id"], parked["aggregate_id"], parked["attempts"]) == (
+        mixed["id"], mixed["aggregate_id"], 1)
+    assert parked["error"].startswith("PermanentError: receipt for unknown erasure run run-unknown")
+    assert f"receipt of run {two[1]} names another dossier" in parked["error"]
+    assert rpc.erasure_status("dos-two")["missing"] == ["consent_export"]
+    publish_receipt("consent_export", two)
+    assert wait_for(lambda: rpc.erasure_status("dos-two")["state"] == "completed")
+    assert rows(database, select(tombstones.c.dossier_id).order_by(tombstones.c.dossier_id)) == [
+        ("dos-one",), ("dos-two",)]
