@@ -8,18 +8,21 @@ the project's topology, holding --dossiers due clocks and as many that are not d
 or recent activity):
 
 1. start: the service's scan (`runs.start_due_erasures`, ERASURE_BATCH_SIZE per transaction) finds
-   the due dossiers, starts a run for each and records its `retention.erasure_requested` in the outbox.
-   Baseline in the same run: the same code one dossier per transaction, on --baseline-dossiers more.
+   the due dossiers, starts a run for each and records `retention.erasure_requested` in the outbox:
+   version 2, one event per ERASURES_PER_EVENT (200) runs of a transaction
+   (loket.contracts.retention). Baseline in the same run: the same code one dossier per transaction
+   (an event naming one dossier), on --baseline-dossiers more.
 2. relay: the service's OutboxRelay publishes those events with publisher confirms; each lands in
-   the four `<service>.erasure_requests` queues (checked). Baseline: nameko's EventDispatcher (one
-   confirm per message) on --baseline-events of the same events.
-3. receipts: four receipts per run (one per data holder, `erasure_receipt.<service>`) for
-   --receipt-dossiers runs (default: all) are published to `retention.erasure_receipts`; no other
-   queue binds them. The real RetentionService (nameko container, --max-workers) consumes them
-   until every run is complete and every `retention.erasure_completed` relayed. Baselines on the
-   same number of messages: no-op handlers, one worker per message (loket's event_handler), and a
-   no-op batch handler (loket's batch_event_handler, batches as large as the service's): the cost
-   of the broker, nameko and the contract check alone.
+   the four `<service>.erasure_requests` queues (checked: as many as were recorded, naming every
+   started dossier once). Baseline: nameko's EventDispatcher (one confirm per message) on
+   --baseline-events events of the same shape (200 dossiers each).
+3. receipts: each data holder answers every 200 runs (of --receipt-dossiers, default all) with one
+   version-2 `erasure_receipt.<service>` listing them, as it answers a request; only
+   `retention.erasure_receipts` binds them. The real RetentionService (nameko container,
+   --max-workers) consumes them until every run is complete and every `retention.erasure_completed`
+   relayed. Baselines on the same receipts: no-op handlers, one worker per message (loket's
+   event_handler), and a no-op batch handler (loket's batch_event_handler, batches as large as the
+   service's): the cost of the broker, nameko and the contract check alone.
 Medians over the repeats are reported; runs alternate between the databases (the machine is
 shared and noisy).
 """
@@ -49,7 +52,9 @@ from loket import contracts, topology  # noqa: E402
 from loket.amqp import BatchPublisher  # noqa: E402
 from loket.clock import Clock, ManualClock  # noqa: E402
 from loket.consumer import batch_event_handler, event_handler  # noqa: E402
-from loket.contracts.retention import DATA_HOLDERS, ERASURE_REQUESTED, receipt_type  # noqa: E402
+from loket.contracts.retention import (  # noqa: E402
+    DATA_HOLDERS, ERASURE_REQUESTED, ERASURES_PER_EVENT, batch_aggregate, receipt_type, requested_erasures,
+)
 from loket.db import create_db_engine, normalise_url  # noqa: E402
 from loket.migrations import upgrade  # noqa: E402
 from loket.outbox import EventRecorder, OutboxRelay  # noqa: E402
@@ -167,6 +172,14 @@ def start_erasures(engine, batch_size, limit=None) -> tuple[int, float]:
 
 
 # -- 2. relay -----------------------------------------------------------------------------------------
+def recorded_requests(engine) -> tuple[int, list]:
+    """The erasure_requested events in the outbox: how many, and the dossiers they name."""
+    with engine.connect() as connection:
+        bodies = connection.execute(select(outbox.c.body).where(outbox.c.event_type == ERASURE_REQUESTED)).scalars()
+        events = [json.loads(body) for body in bodies]
+    return len(events), [request["dossier_id"] for event in events for request in requested_erasures(event)]
+
+
 def relay_outbox(engine, amqp_uri) -> float:
     relay = OutboxRelay(engine, amqp_uri, "retention.outbox")
     relay.declare_topology()
@@ -187,9 +200,10 @@ def dispatch_baseline(amqp_uri, count) -> float:
         for queue in REQUEST_QUEUES:
             channel.queue_bind(queue, "retention.events", routing_key=ERASURE_REQUESTED)
     dispatch = event_dispatcher({"AMQP_URI": amqp_uri})
-    bodies = [contracts.envelope(ERASURE_REQUESTED, {"dossier_id": f"b-{n}", "run_id": str(uuid.uuid4()),
-                                                      "reason": "retention_expired"},
-                                 aggregate_id=f"b-{n}", sequence=1, producer="retention") for n in range(count)]
+    bodies = [contracts.envelope(ERASURE_REQUESTED, {"requests": [
+        {"dossier_id": f"b-{n}-{m}", "run_id": str(uuid.uuid4()), "reason": "retention_expired"}
+        for m in range(ERASURES_PER_EVENT)]}, aggregate_id=batch_aggregate(str(uuid.uuid4())), sequence=1,
+        producer="retention", version=2) for n in range(count)]
     dispatch("retention", ERASURE_REQUESTED, bodies[0])  # connect outside the timing
     began = time.perf_counter()
     for body in bodies[1:]:
@@ -198,23 +212,29 @@ def dispatch_baseline(amqp_uri, count) -> float:
 
 
 # -- 3. receipts ----------------------------------------------------------------------------------------
-def publish_receipts(amqp_uri, pairs):
-    """Four receipts per (run_id, dossier_id), as the data holders' relays would send them."""
+def publish_receipts(amqp_uri, pairs) -> int:
+    """Per ERASURES_PER_EVENT (run_id, dossier_id), one version-2 receipt of each data holder listing
+    them, as the holders' relays send their answer to a request. Returns how many receipts."""
     publisher = BatchPublisher(amqp_uri)
     occurred_at = NOW.isoformat()
+    batches = [pairs[start:start + ERASURES_PER_EVENT] for start in range(0, len(pairs), ERASURES_PER_EVENT)]
 
     def messages(chunk):
-        for run_id, dossier_id in chunk:
+        for batch in chunk:
+            aggregate_id = batch_aggregate(str(uuid.uuid4()))  # the request's batch
             for service in DATA_HOLDERS:
                 event_id = str(uuid.uuid4())
-                body = {"id": event_id, "type": receipt_type(service), "version": 1, "occurred_at": occurred_at,
-                        "correlation_id": run_id, "producer": service, "aggregate_id": dossier_id, "sequence": 1,
-                        "data": {"dossier_id": dossier_id, "run_id": run_id, "service": service, "erased_rows": 7}}
+                body = {"id": event_id, "type": receipt_type(service), "version": 2, "occurred_at": occurred_at,
+                        "correlation_id": aggregate_id, "producer": service, "aggregate_id": aggregate_id,
+                        "sequence": 1, "data": {"service": service, "erased": [
+                            {"dossier_id": dossier_id, "run_id": run_id, "erased_rows": 7}
+                            for run_id, dossier_id in batch]}}
                 yield receipt_type(service), json.dumps(body), event_id, None
 
-    for start in range(0, len(pairs), 2_000):
-        publisher.publish_batch(messages(pairs[start:start + 2_000]), exchange=contracts.EXCHANGE, timeout=120)
+    for start in range(0, len(batches), 10):
+        publisher.publish_batch(messages(batches[start:start + 10]), exchange=contracts.EXCHANGE, timeout=120)
     publisher.close()
+    return len(DATA_HOLDERS) * len(batches)
 
 
 def consume(amqp_uri, service_class, config, finished) -> float:
@@ -285,9 +305,12 @@ def measure(kind, databases, args) -> dict:
         started, seconds = start_erasures(engine, args.batch_size)
         assert started == args.dossiers, started
         result["start_s"] = seconds
+        requests, named = recorded_requests(engine)
+        assert sorted(named) == [f"due-{number:07d}" for number in range(args.dossiers)], "not each due dossier once"
+        result["request_events"] = requests
 
         result["relay_s"] = relay_outbox(engine, amqp_uri)
-        assert all(depth(amqp_uri, queue) == args.dossiers for queue in REQUEST_QUEUES)
+        assert all(depth(amqp_uri, queue) == requests for queue in REQUEST_QUEUES)
         purge(amqp_uri, REQUEST_QUEUES)
         result["relay_baseline_rate"] = dispatch_baseline(amqp_uri, args.baseline_events)
         purge(amqp_uri, REQUEST_QUEUES)
@@ -301,8 +324,8 @@ def measure(kind, databases, args) -> dict:
             pairs = connection.execute(select(erasure_runs.c.run_id, erasure_runs.c.dossier_id)
                                        .where(erasure_runs.c.dossier_id.like("due-%"))
                                        .order_by(erasure_runs.c.dossier_id).limit(args.receipt_dossiers)).all()
-        publish_receipts(amqp_uri, pairs)
-        assert depth(amqp_uri, RECEIPTS) == len(DATA_HOLDERS) * args.receipt_dossiers
+        result["receipt_events"] = publish_receipts(amqp_uri, pairs)
+        assert depth(amqp_uri, RECEIPTS) == result["receipt_events"]
         result["receipts_s"] = consume(amqp_uri, RetentionService, {
             "DATABASE_URL": url, "ERASURE_SCAN_INTERVAL": 10 ** 6, "max_workers": args.max_workers,
         }, all_completed(engine, args.receipt_dossiers))
@@ -324,8 +347,9 @@ def main():
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--max-workers", type=int, default=20, help="nameko max_workers (config.yaml: 20)")
     parser.add_argument("--baseline-dossiers", type=int, default=2_000)
-    parser.add_argument("--baseline-events", type=int, default=5_000)
-    parser.add_argument("--receipt-dossiers", type=int, help="dossiers whose four receipts are sent (all)")
+    parser.add_argument("--baseline-events", type=int, default=500,
+                        help="events of 200 dossiers each (100,000 dossiers make 500)")
+    parser.add_argument("--receipt-dossiers", type=int, help="dossiers whose receipts are sent (all)")
     args = parser.parse_args()
     args.receipt_dossiers = args.receipt_dossiers or args.dossiers
     kinds = args.databases.split(",")
@@ -345,9 +369,9 @@ def main():
 
 def report(args, results):
     n, k = args.dossiers, args.receipt_dossiers
-    receipts = len(DATA_HOLDERS) * k
+    receipts = len(DATA_HOLDERS) * -(-k // ERASURES_PER_EVENT)
     print(f"\nmedians of {args.repeat} runs; {n:,} due dossiers among {2 * n + args.baseline_dossiers:,} clocks; "
-          f"receipts of {k:,} dossiers: {receipts:,} on {RECEIPTS}")
+          f"receipts of {k:,} dossiers: {receipts:,} on {RECEIPTS} (up to {ERASURES_PER_EVENT} dossiers each)")
     print("| database | step | median s | per second | baseline in the same run | baseline median s | per second |")
     print("|---|---|---|---|---|---|---|")
     for kind, rounds in results.items():
@@ -358,16 +382,18 @@ def report(args, results):
               f"{args.batch_size}) | {median('start_s'):.1f} | {n / median('start_s'):,.0f} dossiers | "
               f"the same, one dossier per transaction ({args.baseline_dossiers:,}) | {base:.1f} | "
               f"{median('start_baseline_rate'):,.0f} dossiers |")
+        events = median("request_events")
         base = args.baseline_events / median("relay_baseline_rate")
-        print(f"| {kind} | relay the {n:,} events to the 4 erasure_requests queues (OutboxRelay) | "
-              f"{median('relay_s'):.1f} | {n / median('relay_s'):,.0f} events | nameko EventDispatcher, one "
-              f"confirm per event ({args.baseline_events:,}) | {base:.1f} | {median('relay_baseline_rate'):,.0f} events |")
-        print(f"| {kind} | consume {receipts:,} receipts: {k:,} runs completed, erasure_completed "
-              f"relayed | {median('receipts_s'):.1f} | {receipts / median('receipts_s'):,.0f} receipts | a no-op "
-              f"handler, one worker per message | {median('receipts_baseline_s'):.1f} | "
-              f"{receipts / median('receipts_baseline_s'):,.0f} receipts |")
+        print(f"| {kind} | relay the {events:,.0f} erasure_requested ({n:,} dossiers) to the 4 erasure_requests "
+              f"queues (OutboxRelay) | {median('relay_s'):.1f} | {events / median('relay_s'):,.0f} events | nameko "
+              f"EventDispatcher, one confirm per event ({args.baseline_events:,} of {ERASURES_PER_EVENT} dossiers) | "
+              f"{base:.1f} | {median('relay_baseline_rate'):,.0f} events |")
+        print(f"| {kind} | consume {receipts:,} receipts ({len(DATA_HOLDERS) * k:,} confirmations): {k:,} runs "
+              f"completed, erasure_completed relayed | {median('receipts_s'):.1f} | {k / median('receipts_s'):,.0f} "
+              f"dossiers | a no-op handler, one worker per message | {median('receipts_baseline_s'):.1f} | "
+              f"{k / median('receipts_baseline_s'):,.0f} dossiers |")
         print(f"| {kind} | | | | a no-op batch handler ({RECEIPTS_PER_TRANSACTION} per batch) | "
-              f"{median('receipts_batch_baseline_s'):.1f} | {receipts / median('receipts_batch_baseline_s'):,.0f} receipts |")
+              f"{median('receipts_batch_baseline_s'):.1f} | {k / median('receipts_batch_baseline_s'):,.0f} dossiers |")
         share = median("start_s") + median("relay_s") + median("receipts_s") * n / k
         print(f"| {kind} | retention's share for {n:,} dossiers{' (receipts scaled from ' + f'{k:,})' if k < n else ''}"
               f" | {share:.0f} | | no-op floors for the same: per message, batches | "
