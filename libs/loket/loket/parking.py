@@ -13,6 +13,7 @@ from kombu import Connection
 
 from loket import topology
 from loket.consumer import ATTEMPT_HEADER, ERROR_HEADER
+from loket.contracts.retention import dossiers_named
 
 
 def counts(amqp_uri) -> dict:
@@ -40,6 +41,8 @@ def _describe(message):
         "event_id": body.get("id") if isinstance(body, dict) else None,
         "type": body.get("type") if isinstance(body, dict) else None,
         "aggregate_id": body.get("aggregate_id") if isinstance(body, dict) else None,
+        # who it is about: its aggregate, or for a version-2 erasure event every dossier of its batch
+        "dossiers": dossiers_named(body),
         "attempts": headers.get(ATTEMPT_HEADER),
         "error": headers.get(ERROR_HEADER),
     }
@@ -79,15 +82,34 @@ def purge_aggregate(amqp_uri, subscription, aggregate_id) -> int:
 
 
 def purge_aggregates(amqp_uri, subscriptions, aggregate_ids) -> int:
-    """Erasure of many dossiers: remove their parked messages from the subscriptions' parked queues,
-    over one connection; the others stay parked, in order. Returns how many were removed."""
+    """Erasure of many dossiers: remove the parked messages that name any of them (a version-2
+    erasure event names every dossier of its batch, see loket.contracts.retention.dossiers_named)
+    from the subscriptions' parked queues, over one connection; the others stay parked, in order.
+    Returns how many were removed.
+
+    A parked erasure request naming other dossiers too goes as a whole: it holds ids only, and
+    retention asks again for every run still missing a receipt."""
     wanted = {str(aggregate_id) for aggregate_id in aggregate_ids}
+    return _purge(amqp_uri, subscriptions, lambda named: not wanted.isdisjoint(named))
+
+
+def purge_erased(amqp_uri, subscriptions, erased) -> int:
+    """Remove the parked messages every dossier of which is in `erased` (and that name at least one),
+    over one connection; the others, also those naming an erased dossier and one that is not, stay
+    parked, in order. Returns how many were removed."""
+    erased = {str(dossier_id) for dossier_id in erased}
+    return _purge(amqp_uri, subscriptions, lambda named: bool(named) and erased.issuperset(named))
+
+
+def _purge(amqp_uri, subscriptions, removed_if) -> int:
+    """Ack (remove) the parked messages for whose dossiers `removed_if` holds; the rest return to
+    their parked queue in order when the channel closes."""
     removed = 0
     with Connection(amqp_uri, connect_timeout=5) as connection:
         for subscription in subscriptions:
             channel = connection.channel()
             for message in _drain(channel, topology.parked_queue_name(subscription)):
-                if _describe(message)["aggregate_id"] in wanted:
+                if removed_if(_describe(message)["dossiers"]):
                     channel.basic_ack(message.delivery_tag)
                     removed += 1
             channel.close()  # the unacked rest returns to the parked queue

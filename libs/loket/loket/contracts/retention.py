@@ -103,3 +103,24 @@ def receipted_erasures(event) -> list[dict]:
     if event.get("version", 1) == 1:
         return [data]
     return [{**erased, "service": data["service"]} for erased in data["erased"]]
+
+
+def dossiers_named(body) -> list[str]:
+    """The dossiers an envelope is about, each once, in order: those the items of a version-2 erasure
+    event (requested, receipt, completed) name, whose aggregate is their batch; for any other
+    envelope its aggregate. Reads parked messages, which may break their contract: what cannot be
+    read names no dossier."""
+    if not isinstance(body, dict):
+        return []
+    event_type = body.get("type")
+    if body.get("version") != 2 or not isinstance(event_type, str) or not (
+            event_type in (ERASURE_REQUESTED, ERASURE_COMPLETED) or event_type.startswith(RECEIPT_PREFIX)):
+        aggregate_id = body.get("aggregate_id")
+        return [aggregate_id] if isinstance(aggregate_id, str) and aggregate_id else []
+    items = {ERASURE_REQUESTED: "requests", ERASURE_COMPLETED: "completed"}.get(event_type, "erased")
+    data = body.get("data")
+    listed = data.get(items) if isinstance(data, dict) else None
+    if not isinstance(listed, list):
+        return []
+    return list(dict.fromkeys(item["dossier_id"] for item in listed
+                              if isinstance(item, dict) and isinstance(item.get("dossier_id"), str)))
