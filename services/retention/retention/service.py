@@ -121,15 +121,18 @@ class RetentionService(observability.Observable):
             return 0
 
     def _drop_parked(self, amqp_uri) -> int:
+        """A parked activity event or receipt goes once every dossier it names is tombstoned (a
+        version-2 receipt names its batch's dossiers); one tombstone query and one broker connection
+        per subscription."""
         dropped = 0
         for subscription in (ACTIVITY, RECEIPTS):
-            parked_ids = {item["aggregate_id"] for item in parking.list_parked(amqp_uri, subscription)}
-            if not parked_ids:
+            named = set().union(*(item["dossiers"] for item in parking.list_parked(amqp_uri, subscription)))
+            if not named:
                 continue
             with self.db.transaction() as session:
-                erased = [dossier_id for dossier_id in parked_ids if runs.is_tombstoned(session, dossier_id)]
-            for dossier_id in erased:
-                dropped += parking.purge_aggregate(amqp_uri, subscription, dossier_id)
+                erased = runs.tombstoned_among(session, named)
+            if erased:
+                dropped += parking.purge_erased(amqp_uri, [subscription], erased)
         return dropped
 
     @rpc
