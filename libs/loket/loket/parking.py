@@ -35,7 +35,10 @@ def _drain(channel, queue_name):
 
 
 def _describe(message):
-    body = json.loads(message.body)
+    try:
+        body = json.loads(message.body)
+    except ValueError:  # parked because it was not JSON: nothing in it can be read
+        body = None
     headers = message.headers or {}
     return {
         "event_id": body.get("id") if isinstance(body, dict) else None,

@@ -135,3 +135,13 @@ def test_purge_erased_removes_only_what_names_nothing_but_erased_dossiers(broker
     assert parked_ids(broker, REQUESTS) == [half["id"], unreadable["id"], v1_live["id"]]
     assert parking.purge_erased(broker, [REQUESTS], ["dos-a", "dos-b", "dos-c"]) == 2
     assert parked_ids(broker, REQUESTS) == [unreadable["id"]]
+
+
+def test_a_parked_message_that_is_not_json_is_listed_and_survives_an_erasure_purge(broker):
+    erased = batch_request("dos-a")
+    park(broker, REQUESTS, "not json {", erased)
+
+    [garbage, _] = parking.list_parked(broker, REQUESTS)
+    assert (garbage["event_id"], garbage["dossiers"], garbage["attempts"]) == (None, [], 3)
+    assert forget_parked_all(broker, "registration", ["dos-a"]) == 1
+    assert [item["event_id"] for item in parking.list_parked(broker, REQUESTS)] == [None]

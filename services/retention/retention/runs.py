@@ -276,9 +276,16 @@ def is_tombstoned(session: Session, dossier_id: str) -> bool:
     return session.execute(_TOMBSTONE, {"dossier_id": dossier_id}).first() is not None
 
 
+TOMBSTONES_PER_STATEMENT = 5000  # SQLite's default limit is 32,766 values per statement
+
+
 def tombstoned_among(session: Session, dossier_ids) -> set[str]:
-    """`is_tombstoned` for many dossiers in one statement: those erased everywhere."""
-    return set(session.execute(_TOMBSTONES_AMONG, {"dossier_ids": list(dossier_ids)}).scalars())
+    """`is_tombstoned` for many dossiers, a statement per TOMBSTONES_PER_STATEMENT: those erased
+    everywhere."""
+    ids = list(dossier_ids)
+    return {dossier_id for start in range(0, len(ids), TOMBSTONES_PER_STATEMENT)
+            for dossier_id in session.execute(
+                _TOMBSTONES_AMONG, {"dossier_ids": ids[start:start + TOMBSTONES_PER_STATEMENT]}).scalars()}
 
 
 def incomplete_erasures(session: Session, now: datetime, give_up_after: timedelta, limit: int) -> list[StoredRun]:

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from loket.consumer import PermanentError
@@ -15,7 +15,7 @@ from loket.outbox import EventRecorder
 from loket.tables import inbox, outbox, platform_metadata
 from retention import dossiers, runs
 from retention.counts import load_counts
-from retention.models import erasure_receipts, erasure_runs, metadata, retention_clocks
+from retention.models import erasure_receipts, erasure_runs, metadata, retention_clocks, tombstones
 
 UTC = timezone.utc
 NOW = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
@@ -336,3 +336,12 @@ def test_a_departure_moves_the_clock_once_and_an_erased_dossiers_departure_touch
     claimed = transaction(lambda session: session.execute(select(inbox.c.event_id, inbox.c.aggregate_id)).all())
     assert claimed == [("e-1", "dos-1")]
     assert transaction(load_counts) == {} and recorded(transaction) == []
+
+
+def test_tombstones_among_more_dossiers_than_one_statement_names(transaction, monkeypatch):
+    """The scan asks about every dossier its parked messages name, a statement per chunk."""
+    monkeypatch.setattr(runs, "TOMBSTONES_PER_STATEMENT", 100)
+    tombstoned = [f"dos-{n}" for n in range(0, 1000, 7)]
+    transaction(lambda session: session.execute(insert(tombstones), [{"dossier_id": d} for d in tombstoned]))
+    asked = [f"dos-{n}" for n in range(1000)]
+    assert transaction(lambda session: runs.tombstoned_among(session, asked)) == set(tombstoned)
