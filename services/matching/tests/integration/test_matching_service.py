@@ -4,6 +4,7 @@ Registration's events build matching's read model; an accepted offer goes back t
 which enrolls the request. SQLite unless a test says otherwise (one PostgreSQL smoke test).
 """
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ import yaml
 from kombu import Connection
 
 from loket import contracts
+from loket.contracts.retention import batch_aggregate
 from loket.errors import Conflict, Forbidden, InvalidInput, NotFound
 from loket.testing import drain_queue, publish_raw, queue_depth, wait_for
 from matching.demo import demo_facility
@@ -200,6 +202,55 @@ def test_bad_input_gets_a_clear_error_and_changes_nothing(start_matching, matchi
     assert matching.get_place(place["place_id"], HELPDESK)["offers"][0]["status"] == "accepted"
 
 
+def erasure_requested(dossier_id, run_id):
+    """Version 1 (queued before an upgrade): one dossier, the dossier its aggregate."""
+    return contracts.envelope("retention.erasure_requested", {
+        "dossier_id": dossier_id, "run_id": run_id, "reason": "retention_expired"},
+        aggregate_id=dossier_id, sequence=1, producer="retention")
+
+
+def batch_erasure_requested(run_ids):
+    """Version 2: {dossier id: its run id} in one request, the batch its aggregate."""
+    return contracts.envelope("retention.erasure_requested", {"requests": [
+        {"dossier_id": dossier_id, "run_id": run_id, "reason": "retention_expired"}
+        for dossier_id, run_id in run_ids.items()]},
+        aggregate_id=batch_aggregate(str(uuid.uuid4())), sequence=1, producer="retention", version=2)
+
+
+def publish_at_once(amqp_uri, events):
+    """Over one connection, back to back: the service takes them in batches."""
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
+        producer = connection.Producer()
+        for body in events:
+            producer.publish(json.dumps(body), exchange="loket.events", routing_key=body["type"],
+                             content_type="application/json", content_encoding="utf-8", delivery_mode=2,
+                             message_id=body["id"])
+
+
+def matching_receipts(amqp_uri, expected, timeout):
+    """Matching's receipts (registration answers the same requests), checked: valid, version 2, of
+    matching. Waits for `expected` of them, then as long again for any more (there must be none)."""
+    receipts = []
+
+    def answered():
+        receipts.extend(r for r in drain_queue(amqp_uri, "retention.erasure_receipts", 200, timeout=0.5)
+                        if r["type"] == "erasure_receipt.matching")
+        return len(receipts) >= expected
+    assert wait_for(answered, timeout=timeout)
+    receipts.extend(r for r in drain_queue(amqp_uri, "retention.erasure_receipts", 200, timeout=1.5)
+                    if r["type"] == "erasure_receipt.matching")
+    for receipt in receipts:
+        contracts.parse(receipt)
+        assert (receipt["version"], receipt["producer"], receipt["data"]["service"]) == (2, "matching", "matching")
+    return receipts
+
+
+def nothing_left_about(matching, dossier_ids):
+    return all(matching.personal_data(dossier_id) == {
+        "dossier_id": dossier_id, "restricted": None, "requests": [], "offers": [], "enrollments": [],
+        "staff_of_facilities": []} for dossier_id in dossier_ids)
+
+
 def test_an_erasure_request_removes_the_dossier_and_answers_with_a_receipt(start_matching, matching, registration,
                                                                           clock, amqp_uri):
     start_matching()
@@ -209,60 +260,39 @@ def test_an_erasure_request_removes_the_dossier_and_answers_with_a_receipt(start
     matching.make_offer(place["place_id"], dossier["requests"][0]["id"], manager("fac-0001"))
     assert matching.personal_data(dossier["id"])["requests"]
 
-    request = contracts.envelope("retention.erasure_requested", {
-        "dossier_id": dossier["id"], "run_id": "run-7", "reason": "retention_expired"},
-        aggregate_id=dossier["id"], sequence=1, producer="retention")
+    request = erasure_requested(dossier["id"], "run-7")  # version 1, still answered
     publish_raw(amqp_uri, request["type"], request)
     publish_raw(amqp_uri, request["type"], request)  # redelivered: one receipt
 
-    receipts = [r for r in drain_queue(amqp_uri, "retention.erasure_receipts", 3, timeout=3)
-                if r["data"]["service"] == "matching"]
-    assert len(receipts) == 1 and receipts[0]["data"]["run_id"] == "run-7" and receipts[0]["data"]["erased_rows"] > 0
-    assert matching.personal_data(dossier["id"]) == {"dossier_id": dossier["id"], "restricted": None, "requests": [],
-                                                     "offers": [], "enrollments": [], "staff_of_facilities": []}
+    [receipt] = matching_receipts(amqp_uri, 1, timeout=3)
+    # in version 2, for the request's aggregate (the dossier) and sequence
+    assert (receipt["aggregate_id"], receipt["sequence"]) == (dossier["id"], 1)
+    [erased] = receipt["data"]["erased"]
+    assert (erased["dossier_id"], erased["run_id"]) == (dossier["id"], "run-7") and erased["erased_rows"] > 0
+    assert nothing_left_about(matching, [dossier["id"]])
     assert matching.candidates_dossier_ids("fac-0001", manager("fac-0001")) == []
     assert ranked_ids(matching, place["place_id"], "fac-0001") == []
     offered = matching.get_place(place["place_id"], HELPDESK)
     assert offered["status"] == "open" and offered["offers"][0]["dossier_id"] is None
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_batch_of_erasure_requests_is_answered_once_each_and_leaves_nothing_about_the_dossiers(
-        backend, request, start_matching, matching, registration, clock, amqp_uri):
-    start_matching(**({"DATABASE_URL": request.getfixturevalue("postgres_url")} if backend == "postgresql" else {}))
+def dossiers_to_erase(matching, registration, clock, numbers):
+    """Dossiers choosing fac-0001 (the first on its staff, the second offered its open place) and one
+    kept dossier (on its staff too): (the dossiers to erase, the kept one, the place)."""
     staff = manager("fac-0001")
-    erased = [register(registration, clock, n, ["fac-0001"]) for n in range(30, 60)]
-    kept = register(registration, clock, 60, ["fac-0001"])
+    erased = [register(registration, clock, n, ["fac-0001"]) for n in numbers]
+    kept = register(registration, clock, max(numbers) + 1, ["fac-0001"])
     erased_ids = [dossier["id"] for dossier in erased]
     matching.update_facility("fac-0001", {"staff_dossier_ids": [erased_ids[0], kept["id"]]}, staff)
     wait_listed(matching, "fac-0001", erased_ids + [kept["id"]])
     place = declare(matching, clock, "fac-0001")
     matching.make_offer(place["place_id"], erased[1]["requests"][0]["id"], staff)
+    return erased_ids, kept, place
 
-    erasure_requests = [contracts.envelope("retention.erasure_requested", {
-        "dossier_id": dossier_id, "run_id": "run-9", "reason": "retention_expired"},
-        aggregate_id=dossier_id, sequence=1, producer="retention") for dossier_id in erased_ids]
-    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:  # all at once
-        producer = connection.Producer()
-        for body in erasure_requests + erasure_requests[:3]:  # three of them delivered twice
-            producer.publish(json.dumps(body), exchange="loket.events", routing_key=body["type"],
-                             content_type="application/json", content_encoding="utf-8", delivery_mode=2,
-                             message_id=body["id"])
 
-    receipts = []
-
-    def answered():
-        receipts.extend(r for r in drain_queue(amqp_uri, "retention.erasure_receipts", 200, timeout=0.5)
-                        if r["data"]["service"] == "matching")
-        return len(receipts) >= len(erased_ids)
-    assert wait_for(answered, timeout=30)
-    assert not [r for r in drain_queue(amqp_uri, "retention.erasure_receipts", 200, timeout=1.5)
-                if r["data"]["service"] == "matching"]  # no second receipt for the redelivered ones
-    assert sorted(r["data"]["dossier_id"] for r in receipts) == sorted(erased_ids)
-    assert all(r["data"]["run_id"] == "run-9" and r["data"]["erased_rows"] >= 2 for r in receipts)  # request, dossier
-    for dossier_id in erased_ids:
-        assert matching.personal_data(dossier_id) == {"dossier_id": dossier_id, "restricted": None, "requests": [],
-                                                      "offers": [], "enrollments": [], "staff_of_facilities": []}
+def only_the_kept_dossier_is_left(matching, amqp_uri, erased_ids, kept, place):
+    staff = manager("fac-0001")
+    assert nothing_left_about(matching, erased_ids)
     assert matching.candidates_dossier_ids("fac-0001", staff) == [kept["id"]]
     assert matching.get_facility("fac-0001", HELPDESK)["staff_dossier_ids"] == [kept["id"]]
     assert ranked_ids(matching, place["place_id"], "fac-0001") == [kept["requests"][0]["id"]]
@@ -270,6 +300,51 @@ def test_a_batch_of_erasure_requests_is_answered_once_each_and_leaves_nothing_ab
     assert offered["status"] == "open" and offered["offers"][0]["dossier_id"] is None
     assert offered["offers"][0]["status"] == "lapsed"
     assert queue_depth(amqp_uri, "matching.erasure_requests.parked") == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_batch_of_erasure_requests_is_answered_once_each_and_leaves_nothing_about_the_dossiers(
+        backend, request, start_matching, matching, registration, clock, amqp_uri):
+    start_matching(**({"DATABASE_URL": request.getfixturevalue("postgres_url")} if backend == "postgresql" else {}))
+    erased_ids, kept, place = dossiers_to_erase(matching, registration, clock, range(30, 60))
+
+    # Version 1, one dossier each (queued before an upgrade), all at once; three delivered twice.
+    erasure_requests = [erasure_requested(dossier_id, "run-9") for dossier_id in erased_ids]
+    publish_at_once(amqp_uri, erasure_requests + erasure_requests[:3])
+
+    receipts = matching_receipts(amqp_uri, len(erased_ids), timeout=30)
+    # one per request, none for the redelivered ones, each naming its request's dossier
+    assert sorted(r["aggregate_id"] for r in receipts) == sorted(erased_ids)
+    assert all([item["dossier_id"] for item in r["data"]["erased"]] == [r["aggregate_id"]] for r in receipts)
+    erased = [item for r in receipts for item in r["data"]["erased"]]
+    assert all(item["run_id"] == "run-9" and item["erased_rows"] >= 2 for item in erased)  # request, dossier
+    only_the_kept_dossier_is_left(matching, amqp_uri, erased_ids, kept, place)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_batch_erasure_request_erases_every_dossier_it_names_and_is_answered_by_one_receipt(
+        backend, request, start_matching, matching, registration, clock, amqp_uri):
+    start_matching(**({"DATABASE_URL": request.getfixturevalue("postgres_url")} if backend == "postgresql" else {}))
+    erased_ids, kept, place = dossiers_to_erase(matching, registration, clock, range(70, 80))
+
+    # Version 2: a run per dossier, many dossiers per request, one unknown to matching (erased
+    # before); the first request delivered twice.
+    first = batch_erasure_requested({**{dossier_id: f"run-{n}" for n, dossier_id in enumerate(erased_ids[:6])},
+                                     "unknown-dossier": "run-x"})
+    second = batch_erasure_requested({dossier_id: f"run-{n}" for n, dossier_id in enumerate(erased_ids[6:], 6)})
+    publish_at_once(amqp_uri, [first, second, first])
+
+    receipts = matching_receipts(amqp_uri, 2, timeout=30)
+    assert sorted(r["aggregate_id"] for r in receipts) == sorted([first["aggregate_id"], second["aggregate_id"]])
+    for erasure_request in (first, second):
+        [receipt] = [r for r in receipts if r["aggregate_id"] == erasure_request["aggregate_id"]]
+        assert receipt["sequence"] == erasure_request["sequence"]
+        # every dossier of the request, in its order, with its own run
+        assert [(item["dossier_id"], item["run_id"]) for item in receipt["data"]["erased"]] == [
+            (item["dossier_id"], item["run_id"]) for item in erasure_request["data"]["requests"]]
+    rows = {item["dossier_id"]: item["erased_rows"] for r in receipts for item in r["data"]["erased"]}
+    assert rows.pop("unknown-dossier") == 0 and min(rows.values()) >= 2  # request, dossier
+    only_the_kept_dossier_is_left(matching, amqp_uri, erased_ids, kept, place)
 
 
 def test_a_broken_rule_set_refuses_to_start(container_factory, matching_config, tmp_path):
