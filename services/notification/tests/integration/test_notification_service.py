@@ -3,6 +3,7 @@ SMTP server (aiosmtpd); with the real registration service where its events matt
 import copy
 import json
 import time
+import uuid
 from datetime import datetime, timezone
 
 import requests
@@ -10,7 +11,8 @@ from kombu import Connection
 from sqlalchemy import create_engine, func, select
 
 from loket import parking
-from loket.contracts import envelope
+from loket.contracts import envelope, parse
+from loket.contracts.retention import batch_aggregate
 from loket.db import normalise_url
 from loket.tables import inbox, outbox
 from loket.testing import drain_queue, publish_raw, wait_for
@@ -215,9 +217,36 @@ def test_time_travel_sends_each_start_date_reminder_once(
 
 
 def erasure_request(dossier_id, run_id="run-1"):
+    """Version 1 (queued before an upgrade): one dossier, the dossier its aggregate."""
     return envelope("retention.erasure_requested", {
         "dossier_id": dossier_id, "run_id": run_id, "reason": "retention_expired"},
         aggregate_id=dossier_id, sequence=0, producer="retention")
+
+
+def batch_erasure_request(run_ids):
+    """Version 2: {dossier id: its run id} in one request, the batch its aggregate."""
+    return envelope("retention.erasure_requested", {"requests": [
+        {"dossier_id": dossier_id, "run_id": run_id, "reason": "retention_expired"}
+        for dossier_id, run_id in run_ids.items()]},
+        aggregate_id=batch_aggregate(str(uuid.uuid4())), sequence=1, producer="retention", version=2)
+
+
+def receipt_of(request, erased_rows):
+    """What notification answers `request` with: its aggregate and sequence, version 2, every dossier
+    of it in order with its run and `erased_rows[dossier id]`."""
+    items = request["data"]["requests"] if request["version"] == 2 else [request["data"]]
+    return ("erasure_receipt.notification", 2, request["aggregate_id"], request["sequence"], {
+        "service": "notification", "erased": [
+            {"dossier_id": item["dossier_id"], "run_id": item["run_id"], "erased_rows": erased_rows[item["dossier_id"]]}
+            for item in items]})
+
+
+def answered(receipts) -> dict:
+    """{aggregate: (type, version, aggregate, sequence, data)} of valid receipts, one per aggregate."""
+    answers = {parse(r)["aggregate_id"]: (r["type"], r["version"], r["aggregate_id"], r["sequence"], r["data"])
+               for r in receipts}
+    assert len(answers) == len(receipts)
+    return answers
 
 
 def test_an_erasure_request_erases_everything_and_answers_with_a_receipt(
@@ -228,12 +257,13 @@ def test_an_erasure_request_erases_everything_and_answers_with_a_receipt(
     settled(smtp.mailbox, 1)
     assert notification_rpc.personal_data(snapshot["id"])["projection"] is not None
 
-    publish(amqp_uri, erasure_request(snapshot["id"]))
+    request = erasure_request(snapshot["id"])  # version 1, still answered
+    publish(amqp_uri, request)
     [receipt] = drain_queue(amqp_uri, "retention.erasure_receipts", 1)
-    assert receipt["type"] == "erasure_receipt.notification"
-    # one email, the dossier, its request and the inbox row of the registration event
-    assert receipt["data"] == {"dossier_id": snapshot["id"], "run_id": "run-1",
-                               "service": "notification", "erased_rows": 4}
+    # in version 2: one email, the dossier, its request and the inbox row of the registration event
+    assert answered([receipt]) == {snapshot["id"]: receipt_of(request, {snapshot["id"]: 4})}
+    assert receipt["data"] == {"service": "notification", "erased": [
+        {"dossier_id": snapshot["id"], "run_id": "run-1", "erased_rows": 4}]}
     assert notification_rpc.personal_data(snapshot["id"]) == {
         "dossier_id": snapshot["id"], "projection": None, "emails": []}
 
@@ -344,11 +374,10 @@ def rows_about(database_url, dossier_ids):
         engine.dispose()
 
 
-def test_a_batch_of_erasure_requests_is_answered_one_receipt_each_and_leaves_nothing(
-        start_notification, database_url, amqp_uri, smtp):
-    start_notification(DATABASE_URL=database_url)
+def registered(amqp_uri, database_url, count) -> list:
+    """`count` dossiers (dos-0, ...) with one request each, registered: their ids."""
     snapshots = []
-    for n in range(31):
+    for n in range(count):
         snapshot = sample_snapshot("nl")
         snapshot["id"], snapshot["applicant"]["email"] = f"dos-{n}", f"ouder{n}@example.org"
         snapshot["requests"] = [{**snapshot["requests"][0], "id": f"req-{n}"}]
@@ -356,22 +385,53 @@ def test_a_batch_of_erasure_requests_is_answered_one_receipt_each_and_leaves_not
     registrations = [registration_event("dossier_registered", snapshot, 1) for snapshot in snapshots]
     publish_all(amqp_uri, registrations)
     assert wait_for(lambda: all(handled(database_url, event["id"]) for event in registrations))
+    return [snapshot["id"] for snapshot in snapshots]
 
-    erased, kept = [s["id"] for s in snapshots[:30]], snapshots[30]["id"]
-    requests = [erasure_request(dossier_id, run_id="run-7") for dossier_id in erased]
-    publish_all(amqp_uri, requests + [copy.deepcopy(requests[3])])  # and one redelivered
 
-    receipts = drain_queue(amqp_uri, "retention.erasure_receipts", 30, timeout=15)
-    assert sorted(receipt["data"]["dossier_id"] for receipt in receipts) == sorted(erased)
-    # sent or still queued, each had one email, its dossier, its request and the inbox row of
-    # its registration
-    assert all(receipt["type"] == "erasure_receipt.notification" and receipt["data"] == {
-        "dossier_id": receipt["data"]["dossier_id"], "run_id": "run-7", "service": "notification",
-        "erased_rows": 4} for receipt in receipts)
+def only_the_kept_dossier_is_left(database_url, erased, kept):
     assert rows_about(database_url, erased) == {
         "email_log": 0, "dossier_projections": 0, "request_projections": 0, "inbox": 0,
-        "outbox": 0, "erased_dossiers": 30}
+        "outbox": 0, "erased_dossiers": len(erased)}
     assert rows_about(database_url, [kept]) == {
         "email_log": 1, "dossier_projections": 1, "request_projections": 1, "inbox": 1,
         "outbox": 0, "erased_dossiers": 0}
+
+
+def test_a_batch_of_erasure_requests_is_answered_one_receipt_each_and_leaves_nothing(
+        start_notification, database_url, amqp_uri, smtp):
+    start_notification(DATABASE_URL=database_url)
+    *erased, kept = registered(amqp_uri, database_url, 31)
+    requests = [erasure_request(dossier_id, run_id="run-7") for dossier_id in erased]  # version 1
+    publish_all(amqp_uri, requests + [copy.deepcopy(requests[3])])  # and one redelivered
+
+    receipts = drain_queue(amqp_uri, "retention.erasure_receipts", 30, timeout=15)
+    # one per request, in version 2, naming its dossier: sent or still queued, each had one email,
+    # its dossier, its request and the inbox row of its registration
+    assert answered(receipts) == {request["aggregate_id"]: receipt_of(request, dict.fromkeys(erased, 4))
+                                  for request in requests}
+    assert {item["run_id"] for receipt in receipts for item in receipt["data"]["erased"]} == {"run-7"}
+    only_the_kept_dossier_is_left(database_url, erased, kept)
+    assert drain_queue(amqp_uri, "retention.erasure_receipts", 1, timeout=0.5) == []  # none twice
+
+
+def test_a_batch_erasure_request_erases_every_dossier_it_names_and_is_answered_by_one_receipt(
+        start_notification, database_url, amqp_uri, smtp):
+    start_notification(DATABASE_URL=database_url)
+    *erased, kept = registered(amqp_uri, database_url, 11)
+    # Version 2: a run per dossier, many dossiers per request, one unknown to notification (erased
+    # before); the first request delivered twice.
+    first = batch_erasure_request({**{dossier_id: f"run-{n}" for n, dossier_id in enumerate(erased[:6])},
+                                   "unknown-dossier": "run-x"})
+    second = batch_erasure_request({dossier_id: f"run-{n}" for n, dossier_id in enumerate(erased[6:], 6)})
+    publish_all(amqp_uri, [first, second, copy.deepcopy(first)])
+
+    receipts = drain_queue(amqp_uri, "retention.erasure_receipts", 3, timeout=15)
+    # one per request: each dossier of it with its own run; one email, the dossier, its request and
+    # the inbox row of its registration (nothing of the unknown one)
+    rows = {**dict.fromkeys(erased, 4), "unknown-dossier": 0}
+    assert answered(receipts) == {request["aggregate_id"]: receipt_of(request, rows) for request in (first, second)}
+    [first_receipt] = [receipt for receipt in receipts if receipt["aggregate_id"] == first["aggregate_id"]]
+    assert [item["run_id"] for item in first_receipt["data"]["erased"]] == [
+        "run-0", "run-1", "run-2", "run-3", "run-4", "run-5", "run-x"]
+    only_the_kept_dossier_is_left(database_url, erased, kept)
     assert drain_queue(amqp_uri, "retention.erasure_receipts", 1, timeout=0.5) == []  # none twice
