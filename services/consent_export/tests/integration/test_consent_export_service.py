@@ -1,6 +1,7 @@
 """consent_export in a real nameko container on the real broker, fed by the real registration
 service, sending to local HTTP servers that stand in for Kind en Gezin and LOP."""
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from kombu import Connection
 from sqlalchemy import MetaData, select
 
 from loket.contracts import envelope
-from loket.contracts.retention import ERASURE_REQUESTED, receipt_type
+from loket.contracts.retention import ERASURE_REQUESTED, batch_aggregate, receipt_type
 from loket.db import create_db_engine
 from loket.errors import InvalidInput
 from loket.migrations import upgrade
@@ -311,6 +312,15 @@ def erasure_request(dossier_id, run_id, reason="retention_expired"):
                     aggregate_id=dossier_id, sequence=0, producer="retention")
 
 
+def erasure_batch(runs):
+    """A version-2 erasure request as retention publishes it: every dossier of `runs` ({dossier id:
+    run id}), the aggregate a new batch, sequence 1."""
+    return envelope(ERASURE_REQUESTED, {"requests": [
+        {"dossier_id": dossier_id, "run_id": run_id, "reason": "retention_expired"}
+        for dossier_id, run_id in runs.items()]},
+        aggregate_id=batch_aggregate(str(uuid.uuid4())), sequence=1, producer="retention", version=2)
+
+
 def deletes(partner):
     """(dossier id, Idempotency-Key) of each delete the partner accepted, sorted."""
     return sorted((request["path"].rsplit("/", 1)[1], request["headers"]["Idempotency-Key"])
@@ -369,3 +379,58 @@ def test_erasure_requests_published_at_once_are_answered_each_and_leave_nothing(
     assert all(set(rows_mentioning(database_url, dossier_id)) <= {"inbox"} for dossier_id in never_seen)
     settle()
     assert receipts_of(amqp_uri, "consent_export", 1, timeout=1.0) == []  # one receipt per request, no more
+
+
+def test_a_batch_erasure_request_erases_every_dossier_and_is_answered_by_one_receipt(
+        start_registration, start_consent_export, register, amqp_uri, kind_en_gezin, lop, database_url):
+    upgrade(ALEMBIC_INI, database_url)
+    registration = start_registration()
+    start_consent_export(DATABASE_URL=database_url)
+    held = [register(40 + n, kind_en_gezin=True, lop=n % 2 == 0)["id"] for n in range(4)]
+    old = register(44)["id"]  # the sample's consent: Kind en Gezin only
+    assert wait_for(lambda: len(kind_en_gezin.accepted) == 5 and len(lop.accepted) == 2)
+    # Registration stops: its dossier_erased events would reach the inbox here after the erasure.
+    registration.stop()
+    never_seen = [f"dossier-never-seen-{n}" for n in range(3)]
+    runs = {dossier_id: f"run-{n}" for n, dossier_id in enumerate(held + never_seen)}
+    batch = erasure_batch(runs)
+    queued_before = erasure_request(old, "run-old")  # version 1, queued before an upgrade
+
+    publish_at_once(amqp_uri, [batch, queued_before])
+
+    receipts = {receipt["aggregate_id"]: receipt for receipt in receipts_of(amqp_uri, "consent_export", 2)}
+    assert set(receipts) == {batch["aggregate_id"], old}
+    receipt = receipts[batch["aggregate_id"]]
+    assert (receipt["type"], receipt["version"], receipt["sequence"], receipt["data"]["service"]) == (
+        "erasure_receipt.consent_export", 2, 1, "consent_export")
+    assert [(item["dossier_id"], item["run_id"]) for item in receipt["data"]["erased"]] == list(runs.items())
+    erased_rows = {item["dossier_id"]: item["erased_rows"] for item in receipt["data"]["erased"]}
+    assert all(erased_rows[dossier_id] > 0 for dossier_id in held)
+    assert all(erased_rows[dossier_id] == 0 for dossier_id in never_seen)
+    [answer] = receipts[old]["data"]["erased"]
+    assert (receipts[old]["version"], receipts[old]["sequence"]) == (2, 0)
+    assert (answer["dossier_id"], answer["run_id"]) == (old, "run-old") and answer["erased_rows"] > 0
+    told = {"kind_en_gezin": sorted([(dossier_id, f"{runs[dossier_id]}:kind_en_gezin") for dossier_id in held]
+                                    + [(old, "run-old:kind_en_gezin")]),
+            "lop": sorted((dossier_id, f"{runs[dossier_id]}:lop") for dossier_id in held[::2])}
+    assert wait_for(lambda: deletes(kind_en_gezin) == told["kind_en_gezin"] and deletes(lop) == told["lop"])
+    # Nothing names the batch's dossiers any more (the batch's inbox row names the batch); the
+    # version-1 request's inbox row names its dossier.
+    assert wait_for(lambda: all(rows_mentioning(database_url, dossier_id) == {} for dossier_id in held + never_seen))
+    assert rows_mentioning(database_url, old) == {"inbox": 1}
+
+    # The same request again (a redelivery): already answered, nothing more. Then retention asks
+    # again for the batch's runs (a new request): nothing more is erased, and it is answered.
+    publish_raw(amqp_uri, batch["type"], batch)
+    asked_again = erasure_batch(runs)
+    publish_raw(amqp_uri, asked_again["type"], asked_again)
+
+    [again] = receipts_of(amqp_uri, "consent_export", 1)
+    assert (again["aggregate_id"], again["version"], again["sequence"]) == (asked_again["aggregate_id"], 2, 1)
+    assert again["data"]["erased"] == [{"dossier_id": dossier_id, "run_id": run_id, "erased_rows": 0}
+                                       for dossier_id, run_id in runs.items()]
+    settle()
+    assert receipts_of(amqp_uri, "consent_export", 1, timeout=1.0) == []  # none for the redelivery
+    assert deletes(kind_en_gezin) == told["kind_en_gezin"] and deletes(lop) == told["lop"]
+    # the pushes and the deletes, nothing more
+    assert len(kind_en_gezin.requests) == 5 + len(told["kind_en_gezin"]) and len(lop.requests) == 2 + len(told["lop"])
