@@ -31,7 +31,6 @@ ERASURE_REQUESTS = "consent_export.erasure_requests"
 # Registration events applied per transaction: one worker and a few statements per batch, not
 # per event.
 REGISTRATION_BATCH = 100
-# Erasure requests per transaction: retention starts thousands at once.
 DEFAULT_LOG_KEEP_DAYS = 1826  # five years
 
 
