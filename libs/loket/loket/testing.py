@@ -16,6 +16,8 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
+from loket.contracts import envelope
+from loket.contracts.retention import ERASURE_REQUESTED, batch_aggregate
 from loket.db import normalise_url
 from loket.migrations import upgrade
 
@@ -262,6 +264,21 @@ class TcpProxy:
     def close(self):
         self.cut()
         self._listener.close()
+
+
+def erasure_requested(dossier_id, run_id="run-1", reason="retention_expired", sequence=1) -> dict:
+    """A version-1 `retention.erasure_requested` (one dossier, the dossier its aggregate): the shape
+    still queued from before the upgrade to batches."""
+    return envelope(ERASURE_REQUESTED, {"dossier_id": dossier_id, "run_id": run_id, "reason": reason},
+                    aggregate_id=dossier_id, sequence=sequence, producer="retention")
+
+
+def erasure_batch_requested(run_ids, reason="retention_expired") -> dict:
+    """A version-2 `retention.erasure_requested` as retention publishes it: every dossier of `run_ids`
+    ({dossier id: run id}) in one request, a new batch its aggregate, sequence 1."""
+    return envelope(ERASURE_REQUESTED, {"requests": [
+        {"dossier_id": dossier_id, "run_id": run_id, "reason": reason} for dossier_id, run_id in run_ids.items()]},
+        aggregate_id=batch_aggregate(str(uuid.uuid4())), sequence=1, producer="retention", version=2)
 
 
 def free_port() -> int:

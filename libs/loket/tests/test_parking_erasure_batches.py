@@ -1,7 +1,5 @@
 """Parked messages of erased dossiers go, also version-2 erasure events, whose aggregate is their batch
 and which name many dossiers (real broker, a vhost per test)."""
-import uuid
-
 import pytest
 
 from loket import parking, topology
@@ -10,7 +8,7 @@ from loket.contracts import envelope
 from loket.contracts.retention import (
     ERASURE_COMPLETED, ERASURE_REQUESTED, batch_aggregate, dossiers_named, receipt_type)
 from loket.erasure import forget_parked_all
-from loket.testing import publish_raw
+from loket.testing import erasure_batch_requested, erasure_requested, publish_raw
 
 PING = "registration.test_ping"  # registered by conftest.py, routed like a registration event
 REQUESTS = "registration.erasure_requests"
@@ -19,17 +17,12 @@ MATCHING_EVENTS = "registration.matching_events"
 
 def batch_request(*dossier_ids):
     """A version-2 erasure request naming the dossiers, as retention records it."""
-    return envelope(ERASURE_REQUESTED, {"requests": [
-        {"dossier_id": dossier_id, "run_id": f"run-{dossier_id}", "reason": "retention_expired"}
-        for dossier_id in dossier_ids]}, aggregate_id=batch_aggregate(str(uuid.uuid4())), sequence=1,
-        producer="retention", version=2)
+    return erasure_batch_requested({dossier_id: f"run-{dossier_id}" for dossier_id in dossier_ids})
 
 
 def single_request(dossier_id):
     """A version-1 erasure request (one dossier, its aggregate), queued before the upgrade."""
-    return envelope(ERASURE_REQUESTED, {"dossier_id": dossier_id, "run_id": f"run-{dossier_id}",
-                                        "reason": "parent_request"},
-                    aggregate_id=dossier_id, sequence=1, producer="retention")
+    return erasure_requested(dossier_id, f"run-{dossier_id}", reason="parent_request")
 
 
 def ping(dossier_id):

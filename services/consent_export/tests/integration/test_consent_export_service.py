@@ -1,7 +1,6 @@
 """consent_export in a real nameko container on the real broker, fed by the real registration
 service, sending to local HTTP servers that stand in for Kind en Gezin and LOP."""
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -9,12 +8,11 @@ import requests
 from kombu import Connection
 from sqlalchemy import MetaData, select
 
-from loket.contracts import envelope
-from loket.contracts.retention import ERASURE_REQUESTED, batch_aggregate, receipt_type
+from loket.contracts.retention import receipt_type
 from loket.db import create_db_engine
 from loket.errors import InvalidInput
 from loket.migrations import upgrade
-from loket.testing import drain_queue, publish_raw, wait_for
+from loket.testing import drain_queue, erasure_batch_requested, erasure_requested, publish_raw, wait_for
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 PARENT = {"role": "parent", "actor_id": "account-1"}
@@ -241,7 +239,7 @@ def test_an_erasure_request_deletes_at_the_partner_erases_the_rows_and_answers(
         consent_export_db):
     dossier = register(11)
     assert wait_for(lambda: len(kind_en_gezin.accepted) == 1)
-    request = erasure_request(dossier["id"], "run-1", "parent_request")  # version 1, queued before an upgrade
+    request = erasure_requested(dossier["id"], "run-1", "parent_request")  # version 1, queued before an upgrade
 
     publish_raw(amqp_uri, request["type"], request)
 
@@ -297,28 +295,13 @@ def test_on_postgresql_too(start_registration, start_consent_export, register, r
     kind_en_gezin.status = 204
     assert wait_for(lambda: [r["method"] for r in kind_en_gezin.accepted] == ["POST", "DELETE"])
 
-    request = erasure_request(dossier["id"], "run-pg", "parent_request")
+    request = erasure_requested(dossier["id"], "run-pg", "parent_request")
     publish_raw(amqp_uri, request["type"], request)
     receipts = {r["type"]: r for r in drain_queue(amqp_uri, "retention.erasure_receipts", 2)}
     [erased] = receipts["erasure_receipt.consent_export"]["data"]["erased"]
     assert (erased["dossier_id"], erased["run_id"]) == (dossier["id"], "run-pg") and erased["erased_rows"] > 0
     assert [(e["kind"], e["status"], e["pseudonymised"]) for e in consent_export.transfer_log(dossier["id"])] == [
         ("push", "delivered", True), ("update", "superseded", True), ("delete", "delivered", True)]
-
-
-def erasure_request(dossier_id, run_id, reason="retention_expired"):
-    """A version-1 erasure request (one dossier), the shape queued before the batches."""
-    return envelope(ERASURE_REQUESTED, {"dossier_id": dossier_id, "run_id": run_id, "reason": reason},
-                    aggregate_id=dossier_id, sequence=0, producer="retention")
-
-
-def erasure_batch(runs):
-    """A version-2 erasure request as retention publishes it: every dossier of `runs` ({dossier id:
-    run id}), the aggregate a new batch, sequence 1."""
-    return envelope(ERASURE_REQUESTED, {"requests": [
-        {"dossier_id": dossier_id, "run_id": run_id, "reason": "retention_expired"}
-        for dossier_id, run_id in runs.items()]},
-        aggregate_id=batch_aggregate(str(uuid.uuid4())), sequence=1, producer="retention", version=2)
 
 
 def deletes(partner):
@@ -358,7 +341,7 @@ def test_erasure_requests_published_at_once_are_answered_each_and_leave_nothing(
     named = dossiers + never_seen + dossiers[:1]
     run_of = {dossier_id: f"run-{n}" for n, dossier_id in enumerate(dossiers + never_seen)}
 
-    publish_at_once(amqp_uri, [erasure_request(dossier_id, run_of[dossier_id]) for dossier_id in named])
+    publish_at_once(amqp_uri, [erasure_requested(dossier_id, run_of[dossier_id]) for dossier_id in named])
 
     receipts = receipts_of(amqp_uri, "consent_export", len(named))
     assert all(receipt["version"] == 2 and len(receipt["data"]["erased"]) == 1 for receipt in receipts)
@@ -393,8 +376,8 @@ def test_a_batch_erasure_request_erases_every_dossier_and_is_answered_by_one_rec
     registration.stop()
     never_seen = [f"dossier-never-seen-{n}" for n in range(3)]
     runs = {dossier_id: f"run-{n}" for n, dossier_id in enumerate(held + never_seen)}
-    batch = erasure_batch(runs)
-    queued_before = erasure_request(old, "run-old")  # version 1, queued before an upgrade
+    batch = erasure_batch_requested(runs)
+    queued_before = erasure_requested(old, "run-old")  # version 1, queued before an upgrade
 
     publish_at_once(amqp_uri, [batch, queued_before])
 
@@ -422,7 +405,7 @@ def test_a_batch_erasure_request_erases_every_dossier_and_is_answered_by_one_rec
     # The same request again (a redelivery): already answered, nothing more. Then retention asks
     # again for the batch's runs (a new request): nothing more is erased, and it is answered.
     publish_raw(amqp_uri, batch["type"], batch)
-    asked_again = erasure_batch(runs)
+    asked_again = erasure_batch_requested(runs)
     publish_raw(amqp_uri, asked_again["type"], asked_again)
 
     [again] = receipts_of(amqp_uri, "consent_export", 1)

@@ -4,7 +4,6 @@ Registration's events build matching's read model; an accepted offer goes back t
 which enrolls the request. SQLite unless a test says otherwise (one PostgreSQL smoke test).
 """
 import json
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -13,9 +12,8 @@ import yaml
 from kombu import Connection
 
 from loket import contracts
-from loket.contracts.retention import batch_aggregate
 from loket.errors import Conflict, Forbidden, InvalidInput, NotFound
-from loket.testing import drain_queue, publish_raw, queue_depth, wait_for
+from loket.testing import drain_queue, erasure_batch_requested, erasure_requested, publish_raw, queue_depth, wait_for
 from matching.demo import demo_facility
 from matching.rulesets import DEFAULT_DIR, RuleSetError
 from registration.samples import sample_registration
@@ -202,21 +200,6 @@ def test_bad_input_gets_a_clear_error_and_changes_nothing(start_matching, matchi
     assert matching.get_place(place["place_id"], HELPDESK)["offers"][0]["status"] == "accepted"
 
 
-def erasure_requested(dossier_id, run_id):
-    """Version 1 (queued before an upgrade): one dossier, the dossier its aggregate."""
-    return contracts.envelope("retention.erasure_requested", {
-        "dossier_id": dossier_id, "run_id": run_id, "reason": "retention_expired"},
-        aggregate_id=dossier_id, sequence=1, producer="retention")
-
-
-def batch_erasure_requested(run_ids):
-    """Version 2: {dossier id: its run id} in one request, the batch its aggregate."""
-    return contracts.envelope("retention.erasure_requested", {"requests": [
-        {"dossier_id": dossier_id, "run_id": run_id, "reason": "retention_expired"}
-        for dossier_id, run_id in run_ids.items()]},
-        aggregate_id=batch_aggregate(str(uuid.uuid4())), sequence=1, producer="retention", version=2)
-
-
 def publish_at_once(amqp_uri, events):
     """Over one connection, back to back: the service takes them in batches."""
     with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
@@ -329,9 +312,9 @@ def test_a_batch_erasure_request_erases_every_dossier_it_names_and_is_answered_b
 
     # Version 2: a run per dossier, many dossiers per request, one unknown to matching (erased
     # before); the first request delivered twice.
-    first = batch_erasure_requested({**{dossier_id: f"run-{n}" for n, dossier_id in enumerate(erased_ids[:6])},
+    first = erasure_batch_requested({**{dossier_id: f"run-{n}" for n, dossier_id in enumerate(erased_ids[:6])},
                                      "unknown-dossier": "run-x"})
-    second = batch_erasure_requested({dossier_id: f"run-{n}" for n, dossier_id in enumerate(erased_ids[6:], 6)})
+    second = erasure_batch_requested({dossier_id: f"run-{n}" for n, dossier_id in enumerate(erased_ids[6:], 6)})
     publish_at_once(amqp_uri, [first, second, first])
 
     receipts = matching_receipts(amqp_uri, 2, timeout=30)

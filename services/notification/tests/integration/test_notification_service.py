@@ -3,7 +3,6 @@ SMTP server (aiosmtpd); with the real registration service where its events matt
 import copy
 import json
 import time
-import uuid
 from datetime import datetime, timezone
 
 import requests
@@ -12,10 +11,9 @@ from sqlalchemy import create_engine, func, select
 
 from loket import parking
 from loket.contracts import envelope, parse
-from loket.contracts.retention import batch_aggregate
 from loket.db import normalise_url
 from loket.tables import inbox, outbox
-from loket.testing import drain_queue, publish_raw, wait_for
+from loket.testing import drain_queue, erasure_batch_requested, erasure_requested, publish_raw, wait_for
 from notification.confirmation import confirmation_code
 from notification.models import DossierProjection, EmailLogEntry, ErasedDossier, RequestProjectionRow
 from notification.samples import sample_snapshot
@@ -216,21 +214,6 @@ def test_time_travel_sends_each_start_date_reminder_once(
     assert "1 september 2026" in messages[1].get_body(("plain",)).get_content()
 
 
-def erasure_request(dossier_id, run_id="run-1"):
-    """Version 1 (queued before an upgrade): one dossier, the dossier its aggregate."""
-    return envelope("retention.erasure_requested", {
-        "dossier_id": dossier_id, "run_id": run_id, "reason": "retention_expired"},
-        aggregate_id=dossier_id, sequence=0, producer="retention")
-
-
-def batch_erasure_request(run_ids):
-    """Version 2: {dossier id: its run id} in one request, the batch its aggregate."""
-    return envelope("retention.erasure_requested", {"requests": [
-        {"dossier_id": dossier_id, "run_id": run_id, "reason": "retention_expired"}
-        for dossier_id, run_id in run_ids.items()]},
-        aggregate_id=batch_aggregate(str(uuid.uuid4())), sequence=1, producer="retention", version=2)
-
-
 def receipt_of(request, erased_rows):
     """What notification answers `request` with: its aggregate and sequence, version 2, every dossier
     of it in order with its run and `erased_rows[dossier id]`."""
@@ -257,7 +240,7 @@ def test_an_erasure_request_erases_everything_and_answers_with_a_receipt(
     settled(smtp.mailbox, 1)
     assert notification_rpc.personal_data(snapshot["id"])["projection"] is not None
 
-    request = erasure_request(snapshot["id"])  # version 1, still answered
+    request = erasure_requested(snapshot["id"])  # version 1, still answered
     publish(amqp_uri, request)
     [receipt] = drain_queue(amqp_uri, "retention.erasure_receipts", 1)
     # in version 2: one email, the dossier, its request and the inbox row of the registration event
@@ -401,10 +384,10 @@ def test_a_batch_of_erasure_requests_is_answered_one_receipt_each_and_leaves_not
         start_notification, database_url, amqp_uri, smtp):
     start_notification(DATABASE_URL=database_url)
     *erased, kept = registered(amqp_uri, database_url, 31)
-    requests = [erasure_request(dossier_id, run_id="run-7") for dossier_id in erased]  # version 1
+    requests = [erasure_requested(dossier_id, run_id="run-7") for dossier_id in erased]  # version 1
     publish_all(amqp_uri, requests + [copy.deepcopy(requests[3])])  # and one redelivered
 
-    receipts = drain_queue(amqp_uri, "retention.erasure_receipts", 30, timeout=15)
+    receipts = drain_queue(amqp_uri, "retention.erasure_receipts", 30, timeout=60)
     # one per request, in version 2, naming its dossier: sent or still queued, each had one email,
     # its dossier, its request and the inbox row of its registration
     assert answered(receipts) == {request["aggregate_id"]: receipt_of(request, dict.fromkeys(erased, 4))
@@ -420,12 +403,12 @@ def test_a_batch_erasure_request_erases_every_dossier_it_names_and_is_answered_b
     *erased, kept = registered(amqp_uri, database_url, 11)
     # Version 2: a run per dossier, many dossiers per request, one unknown to notification (erased
     # before); the first request delivered twice.
-    first = batch_erasure_request({**{dossier_id: f"run-{n}" for n, dossier_id in enumerate(erased[:6])},
+    first = erasure_batch_requested({**{dossier_id: f"run-{n}" for n, dossier_id in enumerate(erased[:6])},
                                    "unknown-dossier": "run-x"})
-    second = batch_erasure_request({dossier_id: f"run-{n}" for n, dossier_id in enumerate(erased[6:], 6)})
+    second = erasure_batch_requested({dossier_id: f"run-{n}" for n, dossier_id in enumerate(erased[6:], 6)})
     publish_all(amqp_uri, [first, second, copy.deepcopy(first)])
 
-    receipts = drain_queue(amqp_uri, "retention.erasure_receipts", 3, timeout=15)
+    receipts = drain_queue(amqp_uri, "retention.erasure_receipts", 3, timeout=60)
     # one per request: each dossier of it with its own run; one email, the dossier, its request and
     # the inbox row of its registration (nothing of the unknown one)
     rows = {**dict.fromkeys(erased, 4), "unknown-dossier": 0}

@@ -1,21 +1,18 @@
 """Registration's consumers: an accepted offer enrolls; erasure requests erase and answer with a receipt
 each (version 2, listing every dossier of the request; version-1 requests, one dossier each, queued
 before an upgrade, are still answered)."""
-import uuid
 
 import pytest
-from nameko.standalone.rpc import ServiceRpcProxy
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loket import contracts, parking
-from loket.contracts.retention import batch_aggregate
 from loket.crypto import Keyring
 from loket.db import create_db_engine
 from loket.errors import NotFound
 from loket.outbox import EventRecorder
 from loket.tables import outbox
-from loket.testing import drain_queue, publish_raw, wait_for
+from loket.testing import drain_queue, erasure_batch_requested, erasure_requested, publish_raw, wait_for
 from registration import dossiers, schemas
 from registration.models import Dossier, metadata
 from registration.samples import sample_registration
@@ -55,21 +52,6 @@ def test_an_acceptance_for_a_cancelled_request_is_parked_for_an_operator(start_r
     publish_raw(amqp_uri, event["type"], event)
     assert wait_for(lambda: parking.counts(amqp_uri)["registration.matching_events"] == 1)
     assert "enrollment refused" in parking.list_parked(amqp_uri, "registration.matching_events")[0]["error"]
-
-
-def erasure_requested(dossier_id, run_id="run-1"):
-    """Version 1: one dossier, the dossier its aggregate."""
-    return contracts.envelope("retention.erasure_requested", {
-        "dossier_id": dossier_id, "run_id": run_id, "reason": "retention_expired"},
-        aggregate_id=dossier_id, sequence=1, producer="retention")
-
-
-def batch_erasure_requested(run_ids):
-    """Version 2: {dossier id: its run id} in one request, the batch its aggregate."""
-    return contracts.envelope("retention.erasure_requested", {"requests": [
-        {"dossier_id": dossier_id, "run_id": run_id, "reason": "retention_expired"}
-        for dossier_id, run_id in run_ids.items()]},
-        aggregate_id=batch_aggregate(str(uuid.uuid4())), sequence=1, producer="retention", version=2)
 
 
 def answers(receipt) -> tuple:
@@ -184,9 +166,9 @@ def test_a_batch_erasure_request_erases_every_dossier_it_names_and_is_answered_b
     erased_ids, kept_id = dossier_ids[:12], dossier_ids[12]
     # Retention's version 2: a run per dossier, many dossiers per request; one of them registration
     # does not know (erased before). The first request is redelivered.
-    first = batch_erasure_requested({**{dossier_id: f"run-{n}" for n, dossier_id in enumerate(erased_ids[:7])},
+    first = erasure_batch_requested({**{dossier_id: f"run-{n}" for n, dossier_id in enumerate(erased_ids[:7])},
                                      "unknown-dossier": "run-x"})
-    second = batch_erasure_requested({dossier_id: f"run-{n}" for n, dossier_id in enumerate(erased_ids[7:], 7)})
+    second = erasure_batch_requested({dossier_id: f"run-{n}" for n, dossier_id in enumerate(erased_ids[7:], 7)})
     for request in (first, second, first):
         publish_raw(amqp_uri, request["type"], request)
     start_registration()
