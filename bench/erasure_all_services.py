@@ -13,7 +13,9 @@
      emails marked sent and the transfers delivered;
    - retention: a clock per dossier, last activity 6 years ago, no active request (due), plus N clocks
      that are not due (active request or recent activity);
-   - every outbox emptied: those events were relayed long ago.
+   - every outbox emptied: those events were relayed long ago;
+   - then settled as years of use leave a database (`Databases.settle`): PostgreSQL vacuumed,
+     analysed and checkpointed, SQLite's WAL checkpointed.
 2. Erase (timed): the five services start as `nameko run` processes (their config.yaml, environment
    overrides only: databases, a fresh RabbitMQ vhost, the bench clock, folder transports, logging at
    WARNING) and retention's scan finds the N due dossiers. Measured from the start of the processes to
@@ -72,6 +74,23 @@ class Databases:
             url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
         upgrade(ROOT / "services" / service / "alembic.ini", url)
         return url
+
+    def settle(self, urls):
+        """Bring the seeded databases to the state years of use leave them in: on PostgreSQL,
+        vacuumed and analysed (autovacuum's work; without it autovacuum and the checkpointer
+        process the bulk-loaded rows during the timed erasure) and checkpointed; on SQLite,
+        the WAL checkpointed into the database file."""
+        for url in urls.values():
+            engine = create_engine(normalise_url(url), isolation_level="AUTOCOMMIT")
+            with engine.connect() as connection:
+                if self.kind == "sqlite":
+                    connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+                else:
+                    connection.execute(text("VACUUM (ANALYZE)"))
+            engine.dispose()
+        if self.kind == "postgresql":
+            with self.admin.connect() as connection:
+                connection.execute(text("CHECKPOINT"))
 
     def close(self):
         with self.admin.connect() as connection:
@@ -269,6 +288,9 @@ def main():
         seed_retention(urls["retention"], dossier_ids, args.dossiers)
         print(f"seeded {len(dossier_ids):,} dossiers in {time.perf_counter() - began:.0f} s "
               f"(registration {seeded_registration:.0f} s); {args.database}", flush=True)
+        settling = time.perf_counter()
+        databases.settle(urls)
+        print(f"settled (vacuum, analyse, checkpoint) in {time.perf_counter() - settling:.0f} s", flush=True)
         before = left_over(urls)
         clock_file = Path(folder) / "clock"
         clock_file.write_text(NOW.isoformat())
