@@ -36,6 +36,10 @@ _LOCK_DOSSIERS = (select(_dossiers.c.dossier_id, _dossiers.c.applied_sequence, _
 _INSERT_TOMBSTONE = insert(_dossiers)
 _MARK_ERASED = (update(_dossiers).where(_dossiers.c.dossier_id == bindparam("dossier"))
                 .values(erased=True, restricted=False, applied_sequence=bindparam("sequence")))
+# The usual case (retention's requests carry no sequence): one statement for the batch, not an
+# executemany that PostgreSQL's driver runs one row (and one round trip) at a time.
+_MARK_ERASED_AS_APPLIED = (update(_dossiers).where(_dossiers.c.dossier_id.in_(_DOSSIERS))
+                           .values(erased=True, restricted=False))
 _OFFERS = select(_offers.c.dossier_id, _offers.c.status, _offers.c.place_id).where(_offers.c.dossier_id.in_(_DOSSIERS))
 _REOPEN_PLACES = (update(_places).where(_places.c.place_id.in_(bindparam("places", expanding=True)))
                   .values(status="open"))
@@ -114,8 +118,12 @@ def _mark_erased(connection, ids: list[str], known: dict, sequences: dict[str, i
                    "erased": True, "offer_sequence": 0, "revision": 0} for dossier_id in ids if dossier_id not in known]
     if tombstones:
         connection.execute(_INSERT_TOMBSTONE, tombstones)
-    marked = [{"dossier": row.dossier_id, "sequence": max(row.applied_sequence, sequences.get(row.dossier_id, 0))}
-              for row in known.values() if not row.erased]
-    if marked:
-        connection.execute(_MARK_ERASED, marked)
-        erased.update(entry["dossier"] for entry in marked)
+    marked = [row for row in known.values() if not row.erased]
+    moved = [{"dossier": row.dossier_id, "sequence": sequences[row.dossier_id]} for row in marked
+             if sequences.get(row.dossier_id, 0) > row.applied_sequence]
+    as_applied = [row.dossier_id for row in marked if sequences.get(row.dossier_id, 0) <= row.applied_sequence]
+    if moved:
+        connection.execute(_MARK_ERASED, moved)
+    if as_applied:
+        connection.execute(_MARK_ERASED_AS_APPLIED, {"dossiers": as_applied})
+    erased.update(row.dossier_id for row in marked)
