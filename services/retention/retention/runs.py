@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from loket.consumer import PermanentError
 from loket.contracts.retention import (
-    ERASURE_COMPLETED, ERASURE_REQUESTED, ERASURES_PER_EVENT, batch_aggregate, receipt_type, receipted_erasures,
+    ERASURE_COMPLETED, ERASURE_REQUESTED, ERASURES_PER_EVENT, batch_aggregate, batch_items, receipt_type,
+    receipted_erasures,
 )
 from loket.tables import inbox
 from retention import erasure
@@ -103,12 +104,13 @@ BATCH_VERSION = 2
 def _request(session, events, runs: list[StoredRun]):
     """Ask every data holder to erase the runs' dossiers: one erasure_requested per
     ERASURES_PER_EVENT runs, all in one statement (the scan starts 1000 at a time)."""
-    _record_batches(session, events, ERASURE_REQUESTED, "requests", [_ids(run) for run in runs])
+    _record_batches(session, events, ERASURE_REQUESTED, [_ids(run) for run in runs])
 
 
-def _record_batches(session, events, event_type, key, items):
+def _record_batches(session, events, event_type, items):
     events.record_many(session, [
-        (event_type, batch_aggregate(str(uuid.uuid4())), 1, {key: items[start:start + ERASURES_PER_EVENT]})
+        (event_type, batch_aggregate(str(uuid.uuid4())), 1,
+         {batch_items(event_type): items[start:start + ERASURES_PER_EVENT]})
         for start in range(0, len(items), ERASURES_PER_EVENT)], version=BATCH_VERSION)
 
 
@@ -269,7 +271,7 @@ def _complete(session, completed: list[StoredRun], events):
     by_completion = attrgetter("completed_at")
     for completed_at, group in groupby(sorted(completed, key=by_completion), key=by_completion):
         session.execute(_COMPLETE_RUNS, {"run_ids": [run.run_id for run in group], "completed_at": completed_at})
-    _record_batches(session, events, ERASURE_COMPLETED, "completed", [_ids(run) for run in completed])
+    _record_batches(session, events, ERASURE_COMPLETED, [_ids(run) for run in completed])
 
 
 def is_tombstoned(session: Session, dossier_id: str) -> bool:

@@ -85,6 +85,11 @@ SCHEMAS = {
 }
 
 
+def batch_items(event_type: str) -> str:
+    """The list field of a version-2 erasure event: what it requests, confirms or completes."""
+    return {ERASURE_REQUESTED: "requests", ERASURE_COMPLETED: "completed"}.get(event_type, "erased")
+
+
 def batch_aggregate(batch_id: str) -> str:
     """The aggregate of a version-2 event: the batch it starts or answers, not one dossier."""
     return f"erasure_batch:{batch_id}"
@@ -117,7 +122,7 @@ def dossiers_named(body) -> list[str]:
             event_type in (ERASURE_REQUESTED, ERASURE_COMPLETED) or event_type.startswith(RECEIPT_PREFIX)):
         aggregate_id = body.get("aggregate_id")
         return [aggregate_id] if isinstance(aggregate_id, str) and aggregate_id else []
-    items = {ERASURE_REQUESTED: "requests", ERASURE_COMPLETED: "completed"}.get(event_type, "erased")
+    items = batch_items(event_type)
     data = body.get("data")
     listed = data.get(items) if isinstance(data, dict) else None
     if not isinstance(listed, list):
